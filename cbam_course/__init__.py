@@ -1,0 +1,23 @@
+"""cbam_course: the helper package behind the CBAM course.
+
+Everything a lesson reuses lives here, one module per concern:
+
+- ``attention``: ChannelAttention, SpatialAttention, CBAM, SEBlock, record_attention
+- ``models``: AttentionCNN, the seed's CNN with a choice of attention
+- ``measure``: parameters, FLOPs, and time side by side
+- ``runtime``: the device, the quick switch, seeding
+- ``checks``: the exercise checkers
+"""
+from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
+from .measure import compare_time, count_flops, count_parameters, time_forward
+from .models import ATTENTIONS, AttentionCNN
+from .runtime import get_device, quick_mode, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChannelAttention", "SpatialAttention", "CBAM", "SEBlock", "record_attention",
+    "AttentionCNN", "ATTENTIONS",
+    "count_parameters", "count_flops", "time_forward", "compare_time",
+    "get_device", "quick_mode", "seed_everything",
+]
