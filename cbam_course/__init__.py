@@ -6,12 +6,14 @@ Everything a lesson reuses lives here, one module per concern:
 - ``models``: AttentionCNN, the seed's CNN with a choice of attention
 - ``measure``: parameters, FLOPs, and time side by side
 - ``runtime``: the device, the quick switch, seeding
+- ``images``: a real photograph and a readable stack of feature maps made from it
 - ``checks``: the exercise checkers
 """
 from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
 from .measure import compare_time, count_flops, count_parameters, time_forward
 from .models import ATTENTIONS, AttentionCNN
 from .runtime import get_device, quick_mode, seed_everything
+from .images import FEATURE_NAMES, feature_stack, load_photo
 
 __version__ = "0.1.0"
 
@@ -20,4 +22,5 @@ __all__ = [
     "AttentionCNN", "ATTENTIONS",
     "count_parameters", "count_flops", "time_forward", "compare_time",
     "get_device", "quick_mode", "seed_everything",
+    "load_photo", "feature_stack", "FEATURE_NAMES",
 ]
