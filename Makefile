@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Loopback only; --allow-root because containers (Binder-like set-ups, CI) often run as root.
 lab: setup
-	$(BIN)/jupyter lab notebooks/01_concepts.ipynb
+	$(BIN)/jupyter lab --ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/01_concepts.ipynb
 
 unit: setup
 	CBAM_COURSE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests

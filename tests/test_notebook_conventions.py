@@ -1,0 +1,35 @@
+"""Every notebook is committed clean and the course has all its lessons in all three folders."""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("notebooks", "solutions", "exercises")
+LESSONS = (
+    "01_concepts", "02_channel_attention", "03_spatial_attention",
+    "04_cbam", "05_cifar10_training", "06_se_comparison",
+)
+NOTEBOOKS = sorted(p for f in FOLDERS for p in (ROOT / f).glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_lesson_is_in_every_folder(folder):
+    present = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
+    assert present == set(LESSONS), f"{folder}/ should hold exactly {LESSONS}, has {sorted(present)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_is_committed_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", "kernelspec must be python3"
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"cells {dirty} carry outputs: clear them before committing (Jupyter: Edit > Clear Outputs of All Cells)"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_lesson_has_objectives_summary_and_references(path):
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown").lower()
+    for needed in ("objectives", "summary", "references", "exercises/"):
+        assert needed in text, f"{path.name} has no '{needed}' in its text"
