@@ -1,0 +1,317 @@
+"""Figures the lessons share: feature maps, channel weights, attention overlays, diagrams.
+
+Conventions, so that every figure can be tested headless (``MPLBACKEND=Agg``) and reused:
+
+- A function that draws on one set of axes takes ``ax=None`` (a new figure is made when it is
+  None) and returns the ``Axes``; a function that draws a grid returns the ``Figure``.
+- Every figure has a title, and every plot that has axes has labelled axes.
+- Inputs may be torch tensors or NumPy arrays; shapes are checked and a wrong shape gets an
+  error that says which shape was expected and how to get it.
+- Nothing here calls ``plt.show()``: Jupyter shows the figure at the end of the cell.
+
+The module is organised by lesson. Add new figures to the section of the lesson that first
+uses them, and reuse the private helpers at the top (``_to_numpy``, ``_new_axes``).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+from .images import FEATURE_NAMES
+
+__all__ = [
+    "show_image",
+    "show_feature_stack",
+    "plot_channel_weights",
+    "overlay_attention",
+    "plot_data_flow",
+]
+
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers shared by every section
+# --------------------------------------------------------------------------------------------
+
+def _to_numpy(x: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """A float NumPy copy of ``x`` (detached and moved to the CPU when it is a tensor)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float32).numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    """``ax`` itself, or the axes of a new figure of ``figsize`` when ``ax`` is None."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _image_hw3(image: torch.Tensor | np.ndarray, who: str) -> np.ndarray:
+    """An RGB image ``(3, H, W)`` as an ``(H, W, 3)`` array in [0, 1], for ``imshow``."""
+    arr = _to_numpy(image)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        hint = ""
+        if arr.ndim == 3 and arr.shape[-1] == 3:
+            hint = " It looks channels-last: pass image.permute(2, 0, 1) (or np.transpose(image, (2, 0, 1)))."
+        raise ValueError(f"{who} expects an RGB image of shape (3, H, W), got {tuple(arr.shape)}.{hint}")
+    return np.clip(arr.transpose(1, 2, 0), 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Lessons 01-02: the photograph, its feature stack, channel descriptors and weights
+# --------------------------------------------------------------------------------------------
+
+def show_image(image: torch.Tensor | np.ndarray, ax: Axes | None = None,
+               title: str = "Input image") -> Axes:
+    """Show an RGB image ``(3, H, W)`` with values in [0, 1], with pixel axes labelled."""
+    ax = _new_axes(ax, (4, 4))
+    arr = _image_hw3(image, "show_image")
+    ax.imshow(arr)
+    ax.set_title(title)
+    ax.set_xlabel("x (pixels)")
+    ax.set_ylabel("y (pixels)")
+    return ax
+
+
+def show_feature_stack(stack: torch.Tensor | np.ndarray, names: Sequence[str] | None = None,
+                       title: str = "Feature maps: one channel per panel", ncols: int = 4,
+                       cmap: str = "gray", vmin: float | None = 0.0,
+                       vmax: float | None = 1.0) -> Figure:
+    """A feature stack ``(C, H, W)`` (or ``(1, C, H, W)``) as a labelled grid, one panel per channel.
+
+    ``names`` defaults to :data:`cbam_course.images.FEATURE_NAMES` when the stack has that many
+    channels, else to ``channel 0``, ``channel 1``, ... Every panel shares one colour scale
+    (``vmin``/``vmax``; pass None for each panel's own range) and the figure gets a colourbar,
+    so brightness compares across channels.
+    """
+    arr = _to_numpy(stack)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise ValueError(
+            f"show_feature_stack expects a stack of shape (C, H, W) or (1, C, H, W), got "
+            f"{tuple(arr.shape)}. For a batch, pick one image: stack[0]."
+        )
+    c = arr.shape[0]
+    if names is None:
+        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [f"channel {i}" for i in range(c)]
+    if len(names) != c:
+        raise ValueError(f"show_feature_stack got {len(names)} names for {c} channels; give one name per channel.")
+    if ncols < 1:
+        raise ValueError(f"ncols must be at least 1, got {ncols}.")
+    ncols = min(ncols, c)
+    nrows = -(-c // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols + 0.8, 2.5 * nrows + 0.4),
+                             squeeze=False, constrained_layout=True)
+    im = None
+    for i, ax in enumerate(axes.flat):
+        if i >= c:
+            ax.set_visible(False)
+            continue
+        im = ax.imshow(arr[i], cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(f"{i}: {names[i]}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i % ncols == 0:
+            ax.set_ylabel("y")
+        if i // ncols == nrows - 1 or i + ncols >= c:
+            ax.set_xlabel("x")
+    fig.suptitle(title)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="value")
+    return fig
+
+
+def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch.Tensor | np.ndarray],
+                         names: Sequence[str] | None = None, ax: Axes | None = None,
+                         title: str = "Channel attention weights", ylabel: str = "weight",
+                         ylim: tuple[float, float] | None = None) -> Axes:
+    """A bar chart of one value per channel, labelled with the channel names.
+
+    ``weights`` is one series ``(C,)`` (also ``(1, C)`` or ``(1, C, 1, 1)``, as a module gives
+    them), or a dict ``{label: series}`` to draw several series side by side (e.g. the average-
+    and the max-pooled descriptors). ``names`` defaults to :data:`FEATURE_NAMES` for 8 channels.
+    """
+    series = dict(weights) if isinstance(weights, Mapping) else {"": weights}
+    if not series:
+        raise ValueError("plot_channel_weights got an empty dict; give at least one series.")
+    values: dict[str, np.ndarray] = {}
+    for label, w in series.items():
+        arr = _to_numpy(w)
+        if arr.ndim > 1 and arr.size == max(arr.shape):
+            arr = arr.reshape(-1)  # (1, C), (1, C, 1, 1), (C, 1, 1) -> (C,)
+        if arr.ndim != 1:
+            raise ValueError(
+                f"plot_channel_weights expects one value per channel, shape (C,) or (1, C, 1, 1), "
+                f"got {tuple(_to_numpy(w).shape)}{' for ' + repr(label) if label else ''}. "
+                f"For a batch, pick one image: weights[0]."
+            )
+        values[label] = arr
+    sizes = {a.shape[0] for a in values.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"plot_channel_weights: the series have different lengths {sorted(sizes)}.")
+    c = sizes.pop()
+    if names is None:
+        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [f"ch {i}" for i in range(c)]
+    if len(names) != c:
+        raise ValueError(f"plot_channel_weights got {len(names)} names for {c} channels; give one name per channel.")
+
+    ax = _new_axes(ax, (max(5.0, 0.7 * c + 1.5), 3.5))
+    x = np.arange(c)
+    width = 0.8 / len(values)
+    for k, (label, arr) in enumerate(values.items()):
+        offset = (k - (len(values) - 1) / 2) * width
+        ax.bar(x + offset, arr, width=width, label=label or None)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_xlabel("channel")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if len(values) > 1 or next(iter(values)):
+        ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def overlay_attention(image: torch.Tensor | np.ndarray, attention: torch.Tensor | np.ndarray,
+                      ax: Axes | None = None, title: str = "Spatial attention on the image",
+                      cmap: str = "jet", alpha: float = 0.5, colorbar: bool = True,
+                      vmin: float | None = None, vmax: float | None = None) -> Axes:
+    """Draw an attention map over an RGB image, with a colourbar.
+
+    ``image`` is ``(3, H, W)`` in [0, 1]; ``attention`` is ``(h, w)`` or ``(1, h, w)`` (also
+    ``(1, 1, h, w)``, as a module records it for a batch of one). A map smaller than the image
+    (it came from a deeper layer) is upsampled bilinearly to ``H x W`` first.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+    rgb = _image_hw3(image, "overlay_attention")
+    att = _to_numpy(attention)
+    given = tuple(att.shape)
+    while att.ndim > 2 and att.shape[0] == 1:
+        att = att[0]
+    if att.ndim != 2:
+        raise ValueError(
+            f"overlay_attention expects an attention map of shape (H, W) or (1, H, W), got {given}. "
+            f"A spatial attention map of a batch is (B, 1, H, W): pass one of them, e.g. attention[0]. "
+            f"Channel weights (C, 1, 1) are not a spatial map: plot them with plot_channel_weights."
+        )
+    h, w = rgb.shape[:2]
+    if att.shape != (h, w):
+        att = F.interpolate(torch.from_numpy(att)[None, None], size=(h, w), mode="bilinear",
+                            align_corners=False)[0, 0].numpy()
+    ax = _new_axes(ax, (5, 4))
+    ax.imshow(rgb)
+    im = ax.imshow(att, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, label="attention")
+    ax.set_title(title)
+    ax.set_xlabel("x (pixels)")
+    ax.set_ylabel("y (pixels)")
+    return ax
+
+
+def _box(ax: Axes, x: float, y: float, w: float, h: float, text: str, color: str) -> None:
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02",
+                                facecolor=color, edgecolor="black", linewidth=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], text: str = "",
+           text_offset: float = 0.11, connectionstyle: str = "arc3") -> None:
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, linewidth=1.2,
+                                 color="black", connectionstyle=connectionstyle))
+    if text:
+        ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 + text_offset, text,
+                ha="center", va="bottom", fontsize=8, color="dimgray")
+
+
+def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, width: int = 32,
+                   ratio: int = 16, kernel_size: int = 7, ax: Axes | None = None,
+                   title: str | None = None) -> Axes:
+    """The data flow through CBAM (or SE) as a diagram, with the tensor shapes on the arrows.
+
+    CBAM: input ``F (C, H, W)`` -> channel attention gives ``Mc (C, 1, 1)`` -> ``F' = Mc * F`` ->
+    spatial attention gives ``Ms (1, H, W)`` -> ``F'' = Ms * F'`` (the output, same shape as the
+    input). ``kind="se"`` draws the Squeeze-and-Excitation block, which has only the channel step
+    and sees only the channel averages. The defaults are the seed's first CBAM (64 channels,
+    32x32 CIFAR-10 maps, ratio 16, 7x7 kernel).
+    """
+    kind = kind.lower()
+    if kind not in ("cbam", "se"):
+        raise ValueError(f"plot_data_flow: kind must be 'cbam' or 'se', got {kind!r}.")
+    for name, value in (("channels", channels), ("height", height), ("width", width),
+                        ("ratio", ratio), ("kernel_size", kernel_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"plot_data_flow: {name} must be a positive int, got {value!r}.")
+    c, h, w, hidden = channels, height, width, max(channels // ratio, 1)
+    fmap = f"{c}x{h}x{w}"
+
+    steps: list[tuple[str, str, str]] = [(f"input\nfeature map F\n{fmap}", "#dddddd", "")]
+    if kind == "cbam":
+        steps += [
+            (f"channel attention\navg + max pool\nshared MLP\n{c}->{hidden}->{c}\nsigmoid",
+             "#9ecae1", fmap),
+            (f"x  Mc\n({c}x1x1)", "#ffffff", f"Mc: {c}x1x1"),
+            (f"spatial attention\nmean + max\nover channels\n{kernel_size}x{kernel_size} conv\nsigmoid",
+             "#fdae6b", f"F' {fmap}"),
+            (f"x  Ms\n(1x{h}x{w})", "#ffffff", f"Ms: 1x{h}x{w}"),
+            (f"output\nrefined F''\n{fmap}", "#dddddd", f"F'' {fmap}"),
+        ]
+        default_title = "CBAM data flow: channel attention ('what'), then spatial attention ('where')"
+    else:
+        steps += [
+            (f"SE: squeeze\navg pool only\nMLP {c}->{hidden}->{c}\nsigmoid", "#9ecae1", fmap),
+            (f"x  weights\n({c}x1x1)", "#ffffff", f"{c}x1x1"),
+            (f"output\n{fmap}", "#dddddd", fmap),
+        ]
+        default_title = "SE data flow: channel attention only ('what'), no 'where'"
+
+    ax = _new_axes(ax, (2.3 * len(steps) + 0.5, 3.2))
+    spacing, bw, bh = 1.45, 0.9, 0.66
+    xs = [i * spacing for i in range(len(steps))]
+    for x, (text, color, _) in zip(xs, steps):
+        _box(ax, x, 0.0, bw, bh, text, color)
+    for i in range(1, len(steps)):
+        _arrow(ax, (xs[i - 1] + bw / 2, 0.0), (xs[i] - bw / 2, 0.0), steps[i][2], text_offset=0.03)
+    # The skip paths: each multiplication re-weights the tensor that entered its attention step.
+    mult_steps = [i for i, s in enumerate(steps) if s[0].startswith("x  ")]
+    for i in mult_steps:
+        _arrow(ax, (xs[i - 2] + 0.1, -bh / 2), (xs[i], -bh / 2),
+               connectionstyle="arc3,rad=0.35")
+    ax.text(xs[-1] / 2, -0.78, "curved arrows: the features that get multiplied by the weights",
+            ha="center", va="center", fontsize=8, color="dimgray")
+    ax.set_xlim(xs[0] - bw / 2 - 0.1, xs[-1] + bw / 2 + 0.1)
+    ax.set_ylim(-0.9, 0.5)
+    ax.set_aspect("auto")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("data flow, left to right (shapes are channels x height x width, batch left out)")
+    ax.set_ylabel(kind.upper())
+    ax.set_title(title if title is not None else default_title)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Lessons 03-04: spatial attention and the full CBAM (add figures here)
+# --------------------------------------------------------------------------------------------
+
+
+# --------------------------------------------------------------------------------------------
+# Lessons 05-06: training curves and comparisons (add figures here)
+# --------------------------------------------------------------------------------------------
