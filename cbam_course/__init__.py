@@ -8,6 +8,7 @@ Everything a lesson reuses lives here, one module per concern:
 - ``runtime``: the device, the quick switch, seeding
 - ``images``: a real photograph and a readable stack of feature maps made from it
 - ``checks``: the exercise checkers
+- ``variants``: CBAM's other arrangements and other codebases' layouts (official code, timm)
 - ``plots``: figures the lessons share (feature maps, channel weights, attention overlays, diagrams)
 """
 from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
@@ -15,6 +16,7 @@ from .measure import compare_time, count_flops, count_parameters, time_forward
 from .models import ATTENTIONS, AttentionCNN
 from .runtime import get_device, quick_mode, seed_everything
 from .images import FEATURE_NAMES, feature_stack, load_photo
+from .variants import OfficialCBAM, ParallelCBAM, SpatialFirstCBAM, TimmCBAM, copy_seed_weights
 from .plots import overlay_attention, plot_channel_weights, plot_data_flow, show_feature_stack, show_image
 
 __version__ = "0.1.0"
@@ -25,5 +27,6 @@ __all__ = [
     "count_parameters", "count_flops", "time_forward", "compare_time",
     "get_device", "quick_mode", "seed_everything",
     "load_photo", "feature_stack", "FEATURE_NAMES",
+    "SpatialFirstCBAM", "ParallelCBAM", "OfficialCBAM", "TimmCBAM", "copy_seed_weights",
     "show_image", "show_feature_stack", "plot_channel_weights", "overlay_attention", "plot_data_flow",
 ]
