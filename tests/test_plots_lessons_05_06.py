@@ -1,0 +1,49 @@
+"""The figures lessons 05-06 add to cbam_course.plots: right numbers, titles, labels, clear errors."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+import torch
+
+from cbam_course import plots
+
+NAMES = [f"class {i}" for i in range(4)]
+
+
+def test_confusion_matrix_counts_rows_true_columns_predicted():
+    m = plots.confusion_matrix([0, 0, 1, 2, 3, 3], [0, 1, 1, 2, 3, 0], num_classes=4)
+    assert m.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1]]
+    assert m.trace() == 4
+
+
+def test_confusion_matrix_rejects_logits():
+    with pytest.raises(ValueError, match="argmax"):
+        plots.confusion_matrix([0, 1], [5, 7], num_classes=4)
+
+
+def test_confusion_plot_is_row_normalised_and_labelled():
+    ax = plots.plot_confusion_matrix(np.diag([2, 3, 4, 5]), NAMES)
+    assert ax.get_title() and ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    assert np.allclose(ax.images[0].get_array(), np.eye(4))
+    with pytest.raises(ValueError, match="4"):
+        plots.plot_confusion_matrix(np.eye(3), NAMES)
+
+
+def test_gallery_and_weights_by_class_have_titles_and_check_shapes():
+    fig = plots.show_attention_gallery(torch.rand(3, 3, 32, 32), torch.rand(3, 1, 8, 8), ncols=2)
+    assert fig._suptitle is not None
+    with pytest.raises(ValueError, match="one spatial map per image"):
+        plots.show_attention_gallery(torch.rand(3, 3, 32, 32), torch.rand(2, 1, 8, 8))
+    w = torch.zeros(8, 5)
+    w[:, 2] = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1.0])  # channel 2 depends on the class
+    ax = plots.plot_weights_by_class(w, torch.tensor([0, 0, 1, 1, 0, 0, 1, 1]), NAMES[:2], top=2)
+    assert ax.get_xticklabels()[0].get_text() == "2"
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_budget_comparison_bars_are_means():
+    ax = plots.plot_budget_comparison({"same epochs": {"none": [50, 52], "cbam": [51, 53]}})
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [51.0, 52.0]
+    assert ax.get_ylabel() and ax.get_title()
