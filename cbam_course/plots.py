@@ -32,6 +32,8 @@ __all__ = [
     "plot_channel_weights",
     "overlay_attention",
     "plot_data_flow",
+    # lessons 03-04
+    "plot_receptive_field",
     # lessons 05-06
     "confusion_matrix",
     "plot_confusion_matrix",
@@ -317,6 +319,54 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
 # --------------------------------------------------------------------------------------------
 # Lessons 03-04: spatial attention and the full CBAM (add figures here)
 # --------------------------------------------------------------------------------------------
+
+def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tensor | np.ndarray,
+                         centre: tuple[int, int], zoom: int = 7,
+                         title: str = "Which pixels decide one attention value") -> Figure:
+    """Where one spatial-attention value looks: the whole image, then a zoom on its neighbourhood.
+
+    ``influence`` ``(H, W)`` says how much each pixel affects the attention value at ``centre``
+    ``(y, x)`` (e.g. the gradient's magnitude); pixels with no influence are zero. Left: the image
+    with a box around the influential pixels. Right: the ``(2*zoom+1)`` square around ``centre``
+    with the influence drawn over it, one cell per pixel.
+    """
+    rgb = _image_hw3(image, "plot_receptive_field")
+    inf = _to_numpy(influence)
+    while inf.ndim > 2 and inf.shape[0] == 1:
+        inf = inf[0]
+    h, w = rgb.shape[:2]
+    if inf.shape != (h, w):
+        raise ValueError(
+            f"plot_receptive_field: influence must be one value per pixel, shape {(h, w)} like the "
+            f"image, got {tuple(_to_numpy(influence).shape)}. Sum the gradient over channels first."
+        )
+    cy, cx = centre
+    if not (0 <= cy < h and 0 <= cx < w):
+        raise ValueError(f"plot_receptive_field: centre {centre} is outside the {h}x{w} image.")
+    ys, xs = np.nonzero(inf)
+    fig, (ax_full, ax_zoom) = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
+    ax_full.imshow(rgb)
+    if len(ys):
+        ax_full.add_patch(plt.Rectangle((xs.min() - 0.5, ys.min() - 0.5), xs.max() - xs.min() + 1,
+                                        ys.max() - ys.min() + 1, fill=False, edgecolor="red", linewidth=1.5))
+    ax_full.plot(cx, cy, "r+", markersize=8)
+    ax_full.set_title("the whole image (red box: influential pixels)")
+    ax_full.set_xlabel("x (pixels)")
+    ax_full.set_ylabel("y (pixels)")
+
+    y0, y1 = max(cy - zoom, 0), min(cy + zoom + 1, h)
+    x0, x1 = max(cx - zoom, 0), min(cx + zoom + 1, w)
+    extent = (x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5)
+    ax_zoom.imshow(rgb[y0:y1, x0:x1], extent=extent)
+    shown = np.ma.masked_equal(inf[y0:y1, x0:x1], 0.0)
+    im = ax_zoom.imshow(shown, cmap="autumn", alpha=0.6, extent=extent)
+    ax_zoom.plot(cx, cy, "k+", markersize=10)
+    ax_zoom.set_title(f"zoom: {len(ys)} influential pixels")
+    ax_zoom.set_xlabel("x (pixels)")
+    ax_zoom.set_ylabel("y (pixels)")
+    fig.colorbar(im, ax=ax_zoom, label="influence (|gradient|)")
+    fig.suptitle(title)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
