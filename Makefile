@@ -13,6 +13,11 @@ help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
 	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode)"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make colab      stamp every notebook with its Colab badge and set-up cell"
+	@echo "make student    build dist/student/: lessons, exercises, package, no solutions"
+	@echo "make html       run the lessons (MODE=quick|laptop|full) and render dist/html/"
+	@echo "make runtimes   time every notebook (MODE=...) into docs/runtimes.md"
+	@echo "make test-browser  check dist/html-style pages in headless chromium"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed, this is " + sys.version.split()[0]'
@@ -39,3 +44,22 @@ exercises: setup
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache
+
+# Instructor kit (docs/instructors.md). MODE=quick|laptop|full picks how hard `html` and `runtimes` work.
+MODE ?= quick
+.PHONY: colab student html runtimes test-browser
+
+colab: setup
+	$(BIN)/python tools/colab.py
+
+student:
+	$(PYTHON) tools/build_student.py
+
+html: setup
+	MPLBACKEND=Agg $(BIN)/python tools/build_html.py --mode $(MODE)
+
+runtimes: setup
+	MPLBACKEND=Agg $(BIN)/python tools/measure_runtimes.py --mode $(MODE)
+
+test-browser: setup
+	CBAM_COURSE_BROWSER_TESTS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests/browser
