@@ -1,0 +1,778 @@
+"""Exercise checkers: instant, behaviour-based feedback on a learner's code.
+
+Each ``check_*`` function takes the learner's class (or function) and judges what it *does*,
+never what it is called or which layers it uses: ``nn.Linear`` or a 1x1 ``nn.Conv2d``, pooling
+modules or ``x.mean((2, 3))``, any attribute names. For modules the checker builds the learner's
+class, copies a known set of weights into it by shape (so the result can be compared to the seed's
+formula), and compares outputs on random inputs of several sizes.
+
+Three outcomes:
+
+- right: prints one line starting with ``✔`` that says what was verified, returns ``True``;
+- not written yet (still raises ``NotImplementedError``): prints ``✘ not done yet: ...`` and
+  returns ``False`` without raising, so an untouched exercise notebook runs to the end;
+- wrong: raises ``AssertionError`` whose message names the likely mistake and how to find it.
+  An exception inside the learner's code becomes an ``AssertionError`` that says which call
+  failed, with the original error chained below it.
+
+The mistake tables (``_CHANNEL_MISTAKES`` and friends) list the errors learners really make,
+each as the function it computes and the hint shown when the learner's output matches it.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "check_channel_attention",
+    "check_spatial_attention",
+    "check_cbam",
+    "check_se_block",
+    "check_spatial_first_cbam",
+    "check_channel_attention_params",
+    "check_channel_descriptors",
+    "check_spatial_descriptors",
+    "check_train_step",
+    "check_evaluate",
+]
+
+ATOL, RTOL = 1e-5, 1e-4
+STUB_HINT = "fill in the cells marked YOUR CODE HERE"
+
+
+# --------------------------------------------------------------------------------------------
+# Plumbing: running learner code, reporting the outcome
+# --------------------------------------------------------------------------------------------
+
+class _NotDone(Exception):
+    """The learner's code still raises NotImplementedError."""
+
+
+def _run(call: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call learner code; a stub becomes _NotDone, any other error an AssertionError naming ``call``."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        raise _NotDone() from err
+    except Exception as err:  # noqa: BLE001 - every learner error is reported the same way
+        raise AssertionError(
+            f"{call} raised {type(err).__name__}: {err}\n"
+            f"The traceback above (under 'The above exception was the direct cause') shows the line."
+        ) from err
+
+
+def _checker(kind: str) -> Callable:
+    """Wrap a check: report stubs as not done, print the success line, keep the global RNG as it was."""
+
+    def decorate(check: Callable[[Any, str], str]) -> Callable[[Any], bool]:
+        @functools.wraps(check)
+        def wrapper(obj: Any) -> bool:
+            if kind == "class" and not isinstance(obj, type):
+                raise TypeError(
+                    f"{check.__name__} expects the class itself, not {type(obj).__name__}(...): "
+                    f"write {check.__name__}(MyClass), without parentheses after the class name."
+                )
+            if kind == "function" and (isinstance(obj, type) or not callable(obj)):
+                raise TypeError(f"{check.__name__} expects a function, got {obj!r}.")
+            name = getattr(obj, "__name__", type(obj).__name__)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(0)
+                    verified = check(obj, name)
+            except _NotDone:
+                print(f"✘ not done yet: {name} still raises NotImplementedError — {STUB_HINT}")
+                return False
+            print(f"✔ {name} is correct: {verified}")
+            return True
+
+        return wrapper
+
+    return decorate
+
+
+def _fail(name: str, hint: str) -> AssertionError:
+    return AssertionError(f"{name} is not right yet. {hint}")
+
+
+def _close(a: Any, b: torch.Tensor) -> bool:
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(
+        a.detach().float(), b.float(), atol=ATOL, rtol=RTOL)
+
+
+def _shape(t: Any) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The seed's formulas, written out as functions of explicit weights
+# --------------------------------------------------------------------------------------------
+
+def _mlp(v: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, b1=None, b2=None) -> torch.Tensor:
+    """The shared MLP C -> C/r -> C with a ReLU between, on (B, C) descriptors."""
+    return F.linear(F.relu(F.linear(v, w1, b1)), w2, b2)
+
+
+def _avg(x):
+    return x.mean(dim=(2, 3))
+
+
+def _max(x):
+    return x.amax(dim=(2, 3))
+
+
+def _gate(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits -> (B, C, 1, 1) channel weights in (0, 1)."""
+    return torch.sigmoid(logits)[:, :, None, None]
+
+
+def channel_attention_reference(x, w1, w2):
+    """Seed: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), one MLP shared by both."""
+    return x * _gate(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2))
+
+
+def _spatial_pool(x, first=None, second=None):
+    first = x.mean(dim=1, keepdim=True) if first is None else first
+    second = x.amax(dim=1, keepdim=True) if second is None else second
+    return torch.cat([first, second], dim=1)
+
+
+def _conv(pooled, wc):
+    return F.conv2d(pooled, wc, padding=wc.shape[-1] // 2)
+
+
+def spatial_attention_reference(x, wc):
+    """Seed: x * sigmoid(conv_kxk(cat[mean over channels, max over channels]))."""
+    return x * torch.sigmoid(_conv(_spatial_pool(x), wc))
+
+
+def cbam_reference(x, w1, w2, wc):
+    """Seed: channel attention, then spatial attention on its output."""
+    return spatial_attention_reference(channel_attention_reference(x, w1, w2), wc)
+
+
+def se_reference(x, w1, b1, w2, b2):
+    """Hu et al.: x * sigmoid(FC(ReLU(FC(avgpool(x)))))."""
+    return x * _gate(_mlp(_avg(x), w1, w2, b1, b2))
+
+
+# --------------------------------------------------------------------------------------------
+# The mistakes learners make: (hint, what the wrong code computes)
+# --------------------------------------------------------------------------------------------
+
+_CHANNEL_MISTAKES = [
+    ("Your module returns the attention weights, not the re-weighted features: end forward with "
+     "`return x * weights`.",
+     lambda x, w1, w2: _gate(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2)).expand_as(x)),
+    ("The output does not change when the max-pooled descriptor changes: did you use the average "
+     "descriptor twice? The second branch must pool with max (e.g. x.amax(dim=(2, 3))).",
+     lambda x, w1, w2: x * _gate(2 * _mlp(_avg(x), w1, w2))),
+    ("The output does not change when the average-pooled descriptor changes: did you use the max "
+     "descriptor twice? The first branch must pool with the mean (e.g. x.mean(dim=(2, 3))).",
+     lambda x, w1, w2: x * _gate(2 * _mlp(_max(x), w1, w2))),
+    ("Only the average-pooled descriptor is used (that is SE, not CBAM): add the max-pooled branch "
+     "and sum the two MLP outputs before the sigmoid.",
+     lambda x, w1, w2: x * _gate(_mlp(_avg(x), w1, w2))),
+    ("Only the max-pooled descriptor is used: add the average-pooled branch and sum the two MLP "
+     "outputs before the sigmoid.",
+     lambda x, w1, w2: x * _gate(_mlp(_max(x), w1, w2))),
+    ("You applied a sigmoid to each branch and then added them, so weights reach up to 2: add the "
+     "two MLP outputs first, then apply one sigmoid: sigmoid(mlp(avg) + mlp(max)).",
+     lambda x, w1, w2: x * (_gate(_mlp(_avg(x), w1, w2)) + _gate(_mlp(_max(x), w1, w2)))),
+    ("There is no gate: the MLP outputs multiply x directly, so weights can be negative or above 1. "
+     "Apply torch.sigmoid to mlp(avg) + mlp(max).",
+     lambda x, w1, w2: x * (_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2))[:, :, None, None]),
+    ("You used a softmax over the channels; CBAM gates each channel independently with a sigmoid "
+     "(weights in (0, 1) that need not sum to 1).",
+     lambda x, w1, w2: x * torch.softmax(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2), 1)[:, :, None, None]),
+    ("You added a residual (x + x * weights); channel attention returns x * weights only.",
+     lambda x, w1, w2: x + channel_attention_reference(x, w1, w2)),
+    ("You added the two descriptors before the MLP: mlp(avg + max). Because of the ReLU that is not "
+     "the same as mlp(avg) + mlp(max): run the MLP on each descriptor, then add.",
+     lambda x, w1, w2: x * _gate(_mlp(_avg(x) + _max(x), w1, w2))),
+    ("The MLP has no ReLU between its two layers: the seed's MLP is Linear(C, C/r) -> ReLU -> "
+     "Linear(C/r, C).",
+     lambda x, w1, w2: x * _gate(F.linear(F.linear(_avg(x), w1), w2) + F.linear(F.linear(_max(x), w1), w2))),
+]
+
+_SPATIAL_MISTAKES = [
+    ("Your module returns the attention map, not the re-weighted features: end forward with "
+     "`return x * attention_map`.",
+     lambda x, wc: torch.sigmoid(_conv(_spatial_pool(x), wc)).expand_as(x)),
+    ("You concatenated [max, mean]; the seed concatenates [mean, max] (channel 0 of the "
+     "convolution's input is the mean over channels, channel 1 the max), so the seed's weights "
+     "only fit that order. Write torch.cat([avg_out, max_out], dim=1).",
+     lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, x.amax(1, keepdim=True), x.mean(1, keepdim=True)), wc))),
+    ("The max over channels is not used: did you use the mean twice? The second map is "
+     "torch.max(x, dim=1, keepdim=True)[0] (or x.amax(dim=1, keepdim=True)).",
+     lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, second=x.mean(1, keepdim=True)), wc))),
+    ("The mean over channels is not used: did you use the max twice? The first map is "
+     "torch.mean(x, dim=1, keepdim=True).",
+     lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, first=x.amax(1, keepdim=True)), wc))),
+    ("You summed over the channels where the seed takes the mean: use torch.mean(x, dim=1, keepdim=True).",
+     lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, first=x.sum(1, keepdim=True)), wc))),
+    ("There is no gate: the convolution's output multiplies x directly. Apply torch.sigmoid to it.",
+     lambda x, wc: x * _conv(_spatial_pool(x), wc)),
+    ("You used a softmax over positions; spatial attention gates each position independently "
+     "with a sigmoid.",
+     lambda x, wc: x * torch.softmax(_conv(_spatial_pool(x), wc).flatten(1), 1).view(x.shape[0], 1, *x.shape[2:])),
+    ("You added a residual (x + x * map); spatial attention returns x * map only.",
+     lambda x, wc: x + spatial_attention_reference(x, wc)),
+]
+
+_CBAM_MISTAKES = [
+    ("You applied spatial attention first: CBAM applies channel attention first, then spatial "
+     "attention to its output (x = channel(x); x = spatial(x)).",
+     lambda x, w1, w2, wc: channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)),
+    ("Both attentions were computed from the input x (in parallel); CBAM is sequential: the "
+     "spatial attention sees the channel-refined features.",
+     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2) * torch.sigmoid(_conv(_spatial_pool(x), wc))),
+    ("Only channel attention is applied: pass its output through spatial attention too.",
+     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
+    ("Only spatial attention is applied: apply channel attention first.",
+     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+    ("You added a residual (x + CBAM(x)); the module returns the refined features only.",
+     lambda x, w1, w2, wc: x + cbam_reference(x, w1, w2, wc)),
+]
+
+_SPATIAL_FIRST_MISTAKES = [
+    ("This is the standard CBAM order (channel, then spatial). The variant applies spatial "
+     "attention first, then channel attention to its output.",
+     lambda x, w1, w2, wc: cbam_reference(x, w1, w2, wc)),
+    ("Both attentions were computed from the input x (in parallel); the variant is sequential: "
+     "the channel attention sees the spatially refined features.",
+     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2) * torch.sigmoid(_conv(_spatial_pool(x), wc))),
+    ("Only spatial attention is applied: pass its output through channel attention too.",
+     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+    ("You added a residual (x + block(x)); the module returns the refined features only.",
+     lambda x, w1, w2, wc: x + channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)),
+]
+
+_SE_MISTAKES = [
+    ("Your module returns the weights, not the re-weighted features: end forward with "
+     "`return x * weights`.",
+     lambda x, w1, b1, w2, b2: _gate(_mlp(_avg(x), w1, w2, b1, b2)).expand_as(x)),
+    ("You squeezed with max pooling; SE squeezes with global average pooling.",
+     lambda x, w1, b1, w2, b2: x * _gate(_mlp(_max(x), w1, w2, b1, b2))),
+    ("You added a max-pooled branch (that is CBAM's channel attention); SE uses the average alone.",
+     lambda x, w1, b1, w2, b2: x * _gate(_mlp(_avg(x), w1, w2, b1, b2) + _mlp(_max(x), w1, w2, b1, b2))),
+    ("There is no gate: apply torch.sigmoid to the excitation before scaling.",
+     lambda x, w1, b1, w2, b2: x * _mlp(_avg(x), w1, w2, b1, b2)[:, :, None, None]),
+    ("You used a softmax over the channels; SE gates each channel with a sigmoid.",
+     lambda x, w1, b1, w2, b2: x * torch.softmax(_mlp(_avg(x), w1, w2, b1, b2), 1)[:, :, None, None]),
+    ("There is no ReLU between the two fully connected layers.",
+     lambda x, w1, b1, w2, b2: x * _gate(F.linear(F.linear(_avg(x), w1, b1), w2, b2))),
+    ("You added a residual (x + x * weights); SE returns x * weights only.",
+     lambda x, w1, b1, w2, b2: x + se_reference(x, w1, b1, w2, b2)),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Weight transplant: put known weights into the learner's module, whatever it calls them
+# --------------------------------------------------------------------------------------------
+
+def _core_shape(shape: torch.Size) -> tuple[int, ...]:
+    """(h, C, 1, 1) -> (h, C): a 1x1 convolution's weight is a Linear weight."""
+    dims = list(shape)
+    while len(dims) > 2 and dims[-1] == 1:
+        dims.pop()
+    return tuple(dims)
+
+
+def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
+                biases: dict[int, torch.Tensor], describe: dict[str, str], extra_hint: str = "") -> None:
+    """Copy ``weights`` (role -> tensor) into the learner's parameters, matched by shape.
+
+    Matrices match a role by shape (Linear or 1x1 convolution alike); 1-D parameters are biases,
+    set from ``biases`` by length. Every role must be found exactly once; anything left over or
+    missing is reported with the shapes found, which usually points at the mistake.
+    """
+    params = list(module.named_parameters())
+    found = ", ".join(f"{n} {tuple(p.shape)}" for n, p in params) or "none"
+    counts = {role: 0 for role in weights}
+    with torch.no_grad():
+        for pname, p in params:
+            if p.dim() == 1 and p.numel() in biases:
+                p.copy_(biases[p.numel()])
+                continue
+            role = next((r for r, w in weights.items() if _core_shape(p.shape) == tuple(w.shape)), None)
+            if role is None:
+                raise _fail(name, f"It has a parameter I did not expect: {pname} with shape "
+                                  f"{tuple(p.shape)}. Expected only {_expected(weights, describe)}. "
+                                  f"Your parameters: {found}.{extra_hint}")
+            p.copy_(weights[role].reshape(p.shape))
+            counts[role] += 1
+    for role, n in counts.items():
+        if n == 0:
+            hint = ("It has no parameters at all: create the layers in __init__ as attributes "
+                    "(self.fc = ...), not inside forward, so PyTorch registers them. "
+                    if not params else "")
+            raise _fail(name, f"{hint}I could not find {describe[role]} with shape "
+                              f"{tuple(weights[role].shape)}. Your parameters: {found}.{extra_hint}")
+        if n > 1:
+            raise _fail(name, f"It has {n} tensors shaped like {describe[role]} "
+                              f"{tuple(weights[role].shape)}: did you build a separate MLP for each "
+                              f"descriptor? CBAM shares one MLP between the average and the max "
+                              f"descriptor: create it once in __init__ and call it twice in forward. "
+                              f"Your parameters: {found}.")
+
+
+def _expected(weights, describe) -> str:
+    return " and ".join(f"{describe[r]} {tuple(w.shape)}" for r, w in weights.items()) + " (plus optional biases)"
+
+
+def _mlp_weights(c: int, r: int) -> dict[str, torch.Tensor]:
+    h = c // r
+    return {"fc1": torch.randn(h, c) / math.sqrt(c), "fc2": torch.randn(c, h) * 1.5 / math.sqrt(h)}
+
+
+def _ratio_hint(c: int, r: int) -> str:
+    return (f" With in_channels={c} and ratio={r} the hidden layer has {c} // {r} = {c // r} units: "
+            f"Linear({c}, {c // r}) then Linear({c // r}, {c}) (or 1x1 convolutions), without "
+            f"biases as in the seed (biases are allowed, I set them to zero). If you see ({c}, {c}), "
+            f"the ratio was ignored.")
+
+
+def _kernel_hint(k: int) -> str:
+    return (f" The spatial attention has one convolution from 2 channels to 1 with a {k}x{k} kernel "
+            f"(kernel_size={k}), weight shape (1, 2, {k}, {k}): if your kernel has another size, "
+            f"kernel_size was ignored.")
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing a module with the reference, and diagnosing a difference
+# --------------------------------------------------------------------------------------------
+
+def _forward(module: nn.Module, built: str, x: torch.Tensor) -> Any:
+    with torch.no_grad():
+        return _run(f"{built}.forward(x with shape {tuple(x.shape)})", module, x.clone())
+
+
+def _compare(module, name, built, x, reference, mistakes, weights_args, formula) -> None:
+    """Raise an AssertionError with a hint unless ``module(x)`` equals ``reference``."""
+    y = _forward(module, built, x)
+    if not isinstance(y, torch.Tensor):
+        raise _fail(name, f"{built}.forward returned {type(y).__name__}; it should return a tensor "
+                          f"shaped like its input.")
+    if y.shape != x.shape:
+        b, c = x.shape[:2]
+        hint = ""
+        if tuple(y.shape) in {(b, c, 1, 1), (b, c), (b, 1, *x.shape[2:])}:
+            hint = " That is the shape of the attention weights: return x multiplied by them."
+        elif y.dim() == 4 and y.shape[:2] == x.shape[:2]:
+            hint = " The height and width changed: pad the convolution with kernel_size // 2."
+        raise _fail(name, f"{built}.forward(x) returned shape {tuple(y.shape)} for an input of shape "
+                          f"{tuple(x.shape)}; the output must have the input's shape.{hint}")
+    if _close(y, reference):
+        return
+    x2 = x.clone()
+    x2[1:] = torch.randn_like(x2[1:]) * 3
+    y2 = _forward(module, built, x2)
+    if isinstance(y2, torch.Tensor) and y2.shape == y.shape and not _close(y2[0], y[0]):
+        raise _fail(name, "The output for the first image changed when I changed only the other images "
+                          "in the batch: did you pool over dim 0 (the batch)? Pool each image on its own.")
+    for hint, wrong in mistakes:
+        try:
+            if _close(y, wrong(x, *weights_args)):
+                raise _fail(name, hint)
+        except RuntimeError:
+            continue
+    err = (y - reference).abs().max().item()
+    raise _fail(name, f"Its output differs from the seed's {formula} by up to {err:.3g} (input shape "
+                      f"{tuple(x.shape)}, your weights replaced by known ones). None of the usual "
+                      f"mistakes explains it: print the shapes after each line of forward and compare "
+                      f"them with the lesson.")
+
+
+def _build(cls, name: str, args: tuple, kwargs: dict) -> tuple[nn.Module, str]:
+    shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    built = f"{name}({shown})"
+    module = _run(built, cls, *args, **kwargs)
+    if not isinstance(module, nn.Module):
+        raise _fail(name, f"{built} is a {type(module).__name__}, not an nn.Module: subclass nn.Module "
+                          f"and call super().__init__() first in __init__.")
+    return module, built
+
+
+def _ratio_kwargs(r: int | None) -> dict:
+    return {} if r is None else {"ratio": r}
+
+
+# (in_channels, ratio, height, width); ratio None means "use the default, 16"
+_CHANNEL_CASES = [(64, 16, 8, 8), (32, 4, 5, 7), (48, 8, 3, 3), (64, None, 6, 6)]
+_KERNEL_CASES = [(7, 9, 9), (3, 6, 5), (5, 4, 7), (None, 8, 8)]
+_CBAM_CASES = [(64, 16, 7, 8, 8), (32, 4, 3, 5, 7), (48, 8, 5, 6, 6), (64, None, None, 9, 9)]
+
+
+# --------------------------------------------------------------------------------------------
+# The module checkers
+# --------------------------------------------------------------------------------------------
+
+@_checker("class")
+def check_channel_attention(cls: type, name: str = "") -> str:
+    """Check ``cls(in_channels, ratio=16)``: forward(x) = x * sigmoid(MLP(avg) + MLP(max))."""
+    for c, r, h, w in _CHANNEL_CASES:
+        module, built = _build(cls, name, (c,), _ratio_kwargs(r))
+        ratio = r or 16
+        weights = _mlp_weights(c, ratio)
+        describe = {"fc1": "the MLP's first layer", "fc2": "the MLP's second layer"}
+        zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c)}
+        _transplant(module, name, weights, zeros, describe, _ratio_hint(c, ratio))
+        x = torch.randn(3, c, h, w)
+        _compare(module, name, built, x, channel_attention_reference(x, weights["fc1"], weights["fc2"]),
+                 _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention")
+    return ("one shared MLP C -> C/r -> C (default ratio 16), sigmoid(MLP(avg) + MLP(max)) scales x; "
+            f"matches the seed on {len(_CHANNEL_CASES)} sizes (C, r, H, W) with known weights.")
+
+
+@_checker("class")
+def check_spatial_attention(cls: type, name: str = "") -> str:
+    """Check ``cls(kernel_size=7)``: forward(x) = x * sigmoid(conv(cat[mean_c(x), max_c(x)]))."""
+    for k, h, w in _KERNEL_CASES:
+        module, built = _build(cls, name, (), {} if k is None else {"kernel_size": k})
+        k = k or 7
+        weights = {"conv": torch.randn(1, 2, k, k) / k}
+        _transplant(module, name, weights, {1: torch.zeros(1)},
+                    {"conv": "the convolution's weight"}, _kernel_hint(k))
+        x = torch.randn(2, 6, h, w)
+        _compare(module, name, built, x, spatial_attention_reference(x, weights["conv"]),
+                 _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention")
+    return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
+            f"size kept), sigmoid gate scales x; matches the seed on {len(_KERNEL_CASES)} sizes.")
+
+
+def _check_two_stage(cls, name, reference, mistakes, order) -> None:
+    for c, r, k, h, w in _CBAM_CASES:
+        kwargs = _ratio_kwargs(r)
+        if k is not None:
+            kwargs["kernel_size"] = k
+        module, built = _build(cls, name, (c,), kwargs)
+        ratio, k = r or 16, k or 7
+        weights = {**_mlp_weights(c, ratio), "conv": torch.randn(1, 2, k, k) / k}
+        describe = {"fc1": "the channel MLP's first layer", "fc2": "the channel MLP's second layer",
+                    "conv": "the spatial convolution's weight"}
+        zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c), 1: torch.zeros(1)}
+        _transplant(module, name, weights, zeros, describe, _ratio_hint(c, ratio) + _kernel_hint(k))
+        x = torch.randn(2, c, h, w)
+        args = (weights["fc1"], weights["fc2"], weights["conv"])
+        hint = (f"{order}. If it uses your own ChannelAttention and SpatialAttention, run "
+                f"check_channel_attention and check_spatial_attention on them first")
+        _compare(module, name, built, x, reference(x, *args), mistakes, args, hint)
+
+
+@_checker("class")
+def check_cbam(cls: type, name: str = "") -> str:
+    """Check ``cls(in_channels, ratio=16, kernel_size=7)``: channel attention, then spatial."""
+    _check_two_stage(cls, name, cbam_reference, _CBAM_MISTAKES, "CBAM (channel, then spatial)")
+    return ("channel attention then spatial attention, ratio and kernel_size honoured (defaults 16 "
+            f"and 7); matches the seed's CBAM on {len(_CBAM_CASES)} sizes with known weights.")
+
+
+@_checker("class")
+def check_spatial_first_cbam(cls: type, name: str = "") -> str:
+    """Check lesson 04's variant ``cls(in_channels, ratio=16, kernel_size=7)``: spatial, then channel."""
+    def reference(x, w1, w2, wc):
+        return channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)
+
+    _check_two_stage(cls, name, reference, _SPATIAL_FIRST_MISTAKES, "spatial-first CBAM")
+    return ("spatial attention first, then channel attention on its output; matches on "
+            f"{len(_CBAM_CASES)} sizes with known weights.")
+
+
+@_checker("class")
+def check_se_block(cls: type, name: str = "") -> str:
+    """Check ``cls(in_channels, ratio=16)``: SE after Hu et al., with or without biases."""
+    for c, r, h, w in _CHANNEL_CASES:
+        module, built = _build(cls, name, (c,), _ratio_kwargs(r))
+        ratio = r or 16
+        weights = _mlp_weights(c, ratio)
+        b1, b2 = torch.randn(c // ratio) * 0.5, torch.randn(c) * 0.5
+        has_bias = [p.numel() for p in module.parameters() if p.dim() == 1]
+        describe = {"fc1": "the first fully connected layer (squeeze C -> C/r)",
+                    "fc2": "the second fully connected layer (C/r -> C)"}
+        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, _ratio_hint(c, ratio))
+        b1 = b1 if c // ratio in has_bias else None
+        b2 = b2 if c in has_bias else None
+        x = torch.randn(3, c, h, w)
+        args = (weights["fc1"], b1, weights["fc2"], b2)
+        _compare(module, name, built, x, se_reference(x, *args), _SE_MISTAKES, args,
+                 "SE block (average pool, FC, ReLU, FC, sigmoid, scale)")
+    return ("average pool -> FC C->C/r -> ReLU -> FC C/r->C -> sigmoid scales x (default ratio 16); "
+            f"matches Hu et al. on {len(_CHANNEL_CASES)} sizes with known weights and biases.")
+
+
+# --------------------------------------------------------------------------------------------
+# Function checkers: descriptors and the parameter count
+# --------------------------------------------------------------------------------------------
+
+@_checker("function")
+def check_channel_attention_params(fn: Callable, name: str = "") -> str:
+    """Check ``fn(in_channels, ratio) -> int``: the shared bias-free MLP has 2 * C * (C // r) weights."""
+    cases = [(64, 16), (128, 8), (100, 16), (256, 16), (10, 3)]
+    for c, r in cases:
+        got = _run(f"{name}({c}, {r})", fn, c, r)
+        want = 2 * c * (c // r)
+        if isinstance(got, bool) or not isinstance(got, (int, float)) and not (
+                isinstance(got, torch.Tensor) and got.numel() == 1):
+            raise _fail(name, f"{name}({c}, {r}) returned {got!r}; return a whole number (an int).")
+        got_value = float(got)
+        if got_value == want:
+            if not isinstance(got, int):
+                raise _fail(name, f"{name}({c}, {r}) returned {got!r}, the right value but not an int: "
+                                  f"use integer division // (or int(...)).")
+            continue
+        h = c // r
+        diagnoses = [
+            (2 * c * c / r, "You divided by the ratio without rounding down: the hidden layer has "
+                            "in_channels // ratio units (a whole number), so count 2 * C * (C // r)."),
+            ((2 * c * c) // r, "Round the hidden size down first: 2 * C * (C // r), not (2 * C * C) // r."),
+            (c * h, "That is one layer: the MLP has two, C -> C/r and C/r -> C, so 2 * C * (C // r)."),
+            (2 * c * h + h + c, "You counted biases; the seed's MLP has none (bias=False): 2 * C * (C // r)."),
+            (4 * c * h, "You counted the MLP twice; it is shared by both descriptors, so count it once."),
+            (c * c, "Each layer has C * (C // r) weights, not C * C: the ratio shrinks the hidden layer."),
+        ]
+        hint = next((msg for value, msg in diagnoses if math.isclose(got_value, value)),
+                    "Count the weights of Linear(C, C//r) and Linear(C//r, C) without biases.")
+        raise _fail(name, f"{name}({c}, {r}) returned {got!r}, expected {want}. {hint}")
+    return f"2 * C * (C // r) for {len(cases)} pairs (C, r), including ratios that do not divide C."
+
+
+def _as_pair(result: Any, call: str, name: str) -> tuple:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise _fail(name, f"{call} returned {_shape(result)}; return a pair: return avg, mx.")
+    return tuple(result)
+
+
+@_checker("function")
+def check_channel_descriptors(fn: Callable, name: str = "") -> str:
+    """Check ``fn(x) -> (avg, max)``: the per-channel global average and maximum, each (B, C)."""
+    for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
+        x = torch.randn(*shape) + 0.3
+        call = f"{name}(x with shape {shape})"
+        avg, mx = _as_pair(_run(call, fn, x.clone()), call, name)
+        b, c = shape[:2]
+        want_avg, want_max = _avg(x), _max(x)
+        for label, got in (("first (average)", avg), ("second (max)", mx)):
+            if isinstance(got, tuple):
+                raise _fail(name, f"The {label} result is a tuple: torch.max(x, dim) returns (values, "
+                                  f"indices); take the values, or use x.amax(dim=(2, 3)).")
+            if not isinstance(got, torch.Tensor):
+                raise _fail(name, f"The {label} result is {type(got).__name__}, not a tensor.")
+            if got.shape != (b, c):
+                hint = ""
+                if tuple(got.shape) == (b, c, 1, 1):
+                    hint = " Flatten it with .view(B, C) (or .flatten(1)), or pool without keepdim."
+                elif got.dim() == 3 and got.shape[:2] == (b, c):
+                    hint = " Pool over both spatial axes: dim=(2, 3)."
+                elif tuple(got.shape) in {(b, *shape[2:]), (b, 1, *shape[2:])}:
+                    hint = " You pooled over the channels (dim=1); channel descriptors pool over space, dim=(2, 3)."
+                raise _fail(name, f"The {label} descriptor has shape {tuple(got.shape)} for an input of "
+                                  f"shape {shape}; expected (B, C) = {(b, c)}.{hint}")
+        if _close(avg, want_max) and _close(mx, want_avg):
+            raise _fail(name, "The two results are swapped: return (average, max), in that order.")
+        if not _close(avg, want_avg):
+            hint = " It equals the max: did you compute the max twice?" if _close(avg, want_max) else (
+                " Use x.mean(dim=(2, 3)).")
+            raise _fail(name, f"The first result is not the per-channel average.{hint}")
+        if not _close(mx, want_max):
+            hint = " It equals the average: did you compute the average twice?" if _close(mx, want_avg) else (
+                " Use x.amax(dim=(2, 3)).")
+            raise _fail(name, f"The second result is not the per-channel maximum.{hint}")
+    return "returns (average, max) over height and width, each of shape (B, C)."
+
+
+@_checker("function")
+def check_spatial_descriptors(fn: Callable, name: str = "") -> str:
+    """Check ``fn(x) -> (B, 2, H, W)``: channel 0 the mean over channels, channel 1 the max."""
+    for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
+        x = torch.randn(*shape) + 0.3
+        call = f"{name}(x with shape {shape})"
+        got = _run(call, fn, x.clone())
+        b, _, h, w = shape
+        if isinstance(got, (tuple, list)):
+            raise _fail(name, f"{call} returned a {type(got).__name__}; concatenate the two maps into "
+                              f"one tensor: torch.cat([avg_out, max_out], dim=1). If it came from "
+                              f"torch.max(x, dim=1), take [0] (the values).")
+        if not isinstance(got, torch.Tensor):
+            raise _fail(name, f"{call} returned {type(got).__name__}, not a tensor.")
+        if got.shape != (b, 2, h, w):
+            hint = ""
+            if got.dim() == 4 and got.shape[2:] == (1, 1):
+                hint = " You pooled over space; spatial descriptors pool over the channels (dim=1)."
+            elif got.dim() == 3 or tuple(got.shape) == (2 * b, 1, h, w):
+                hint = " Keep the channel axis (keepdim=True) and concatenate along dim=1."
+            raise _fail(name, f"{call} returned shape {tuple(got.shape)}; expected (B, 2, H, W) = "
+                              f"{(b, 2, h, w)}.{hint}")
+        mean, mx = x.mean(1, keepdim=True), x.amax(1, keepdim=True)
+        if _close(got, torch.cat([mean, mx], 1)):
+            continue
+        if _close(got, torch.cat([mx, mean], 1)):
+            raise _fail(name, "The order is [max, mean]; the seed uses [mean, max] (channel 0 the "
+                              "mean, channel 1 the max), and its convolution weights depend on that order.")
+        if _close(got[:, :1], x.sum(1, keepdim=True)):
+            raise _fail(name, "Channel 0 is the sum over channels; take the mean: torch.mean(x, dim=1, keepdim=True).")
+        if not _close(got[:, :1], mean):
+            raise _fail(name, "Channel 0 is not the mean over channels: torch.mean(x, dim=1, keepdim=True).")
+        raise _fail(name, "Channel 1 is not the max over channels: torch.max(x, dim=1, keepdim=True)[0].")
+    return "returns the (B, 2, H, W) map [mean over channels, max over channels]."
+
+
+# --------------------------------------------------------------------------------------------
+# Training-loop checkers (lesson 05)
+# --------------------------------------------------------------------------------------------
+
+def _tiny_classifier() -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 8), nn.ReLU(), nn.Linear(8, 4))
+
+
+def _params(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(x, y, atol=1e-6, rtol=1e-5) for x, y in zip(a, b))
+
+
+@_checker("function")
+def check_train_step(fn: Callable, name: str = "") -> str:
+    """Check ``fn(model, images, labels, optimizer, criterion) -> float``: one optimisation step.
+
+    The reference does zero_grad, forward, loss, backward, step on a deep copy. The learner's
+    model starts with stale gradients already in ``.grad``, so a missing zero_grad shows.
+    """
+    model = _tiny_classifier()
+    images, labels = torch.randn(6, 3, 4, 4), torch.randint(0, 4, (6,))
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)  # not the default, so a hard-coded one shows
+    start = _params(model)
+    stale = [torch.randn_like(p) for p in model.parameters()]
+
+    reference = copy.deepcopy(model)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.5)
+    ref_loss = criterion(reference(images), labels)
+    ref_loss.backward()
+    ref_opt.step()
+    after_step = _params(reference)
+    with torch.no_grad():
+        loss_after = criterion(reference(images), labels).item()
+        plain_loss = F.cross_entropy(model(images), labels).item()
+    accumulated = [p - 0.5 * (g + s) for p, g, s in zip(start, (q.grad for q in reference.parameters()), stale)]
+
+    for p, s in zip(model.parameters(), stale):
+        p.grad = s.clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    call = f"{name}(model, images, labels, optimizer, criterion)"
+    got = _run(call, fn, model, images.clone(), labels.clone(), optimizer, criterion)
+    now = _params(model)
+
+    if _same(now, start):
+        no_grads = all(p.grad is None or not p.grad.any() for p in model.parameters())
+        hint = ("and the gradients are empty: call loss.backward() before optimizer.step(), and "
+                "optimizer.zero_grad() before the forward pass, not between backward and step."
+                if no_grads else "Did you call optimizer.step() after loss.backward()?")
+        raise _fail(name, f"The model's parameters did not change {hint}")
+    if _same(now, accumulated):
+        raise _fail(name, "The update used old gradients plus the new ones: call optimizer.zero_grad() "
+                          "first, because PyTorch adds each backward's gradients to .grad.")
+    if not _same(now, after_step):
+        raise _fail(name, "The parameters changed, but not as one step of the optimizer you were given "
+                          "would change them: use the optimizer and criterion passed in (do not create "
+                          "your own), and call optimizer.step() exactly once.")
+    if isinstance(got, torch.Tensor):
+        raise _fail(name, f"{call} returned a tensor; return loss.item(), a plain float (a tensor "
+                          f"keeps the whole graph alive).")
+    if got is None:
+        raise _fail(name, f"{call} returned None: end with `return loss.item()`.")
+    if not isinstance(got, (int, float)):
+        raise _fail(name, f"{call} returned {type(got).__name__}; return loss.item(), a float.")
+    if not math.isclose(got, ref_loss.item(), rel_tol=1e-5, abs_tol=1e-6):
+        if math.isclose(got, loss_after, rel_tol=1e-5):
+            hint = "It is the loss after the step: return the loss you called backward() on."
+        elif math.isclose(got, plain_loss, rel_tol=1e-5):
+            hint = "It is a plain cross-entropy: use the criterion passed in, not a new one."
+        else:
+            hint = "Return criterion(model(images), labels).item(), the loss of this batch before the step."
+        raise _fail(name, f"It returned {got:.6f}, expected {ref_loss.item():.6f}. {hint}")
+    return ("zero_grad, forward, loss, backward, step: the parameters moved exactly as one optimizer "
+            "step, stale gradients were cleared, and the batch's loss came back as a float.")
+
+
+class _EvalProbe(nn.Module):
+    """A tiny classifier with dropout and batch norm that records how forward was called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                  nn.Dropout(0.5), nn.Linear(16, 3))
+        self.calls: list[tuple[bool, bool]] = []   # (grad enabled, training) per forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((torch.is_grad_enabled(), self.training))
+        return self.body(x)
+
+
+@_checker("function")
+def check_evaluate(fn: Callable, name: str = "") -> str:
+    """Check ``fn(model, loader, criterion, device) -> (mean loss per batch, accuracy in %)``.
+
+    As the seed's test loop: model.eval(), torch.no_grad(), loss averaged over batches,
+    accuracy = 100 * correct / total. The loader's last batch is smaller, as in real loaders.
+    """
+    model = _EvalProbe()
+    with torch.no_grad():
+        model.body[2].running_mean.uniform_(-0.5, 0.5)
+        model.body[2].running_var.uniform_(0.5, 2.0)
+    images = torch.randn(10, 3, 2, 2)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(images).argmax(1)
+    labels = torch.where(torch.arange(10) < 6, predicted, (predicted + 1) % 3)  # 60% right
+    dataset = torch.utils.data.TensorDataset(images, labels)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, shuffle=False)
+    criterion = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        batch_losses = [criterion(model(xb), yb).item() for xb, yb in loader]
+        per_image = F.cross_entropy(model(images), labels).item()
+    want_loss, want_acc = sum(batch_losses) / len(batch_losses), 60.0
+    model.calls.clear()
+    model.train()
+
+    call = f"{name}(model, loader, criterion, device)"
+    result = _run(call, fn, model, loader, criterion, torch.device("cpu"))
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise _fail(name, f"{call} returned {_shape(result)}; return a pair (mean loss, accuracy in %).")
+    if not model.calls:
+        raise _fail(name, "The model was never called: loop over the loader and call model(images).")
+    if any(training for _, training in model.calls):
+        raise _fail(name, "The model ran in training mode: call model.eval() before the loop, so "
+                          "dropout is off and batch norm uses its running statistics.")
+    if any(grad for grad, _ in model.calls):
+        raise _fail(name, "Gradients were tracked during evaluation: wrap the loop in "
+                          "`with torch.no_grad():` (it saves memory and time).")
+    loss, acc = result
+    for label, value in (("loss", loss), ("accuracy", acc)):
+        if isinstance(value, torch.Tensor):
+            raise _fail(name, f"The {label} is a tensor; return plain numbers (use .item()).")
+        if not isinstance(value, (int, float)):
+            raise _fail(name, f"The {label} is {type(value).__name__}; return plain numbers.")
+    if not math.isclose(acc, want_acc, abs_tol=1e-6):
+        hint = ("That is a fraction: multiply by 100 for a percentage (100 * correct / total)."
+                if math.isclose(acc, want_acc / 100) else
+                "Count predictions (output.argmax(1) == labels) over all images, divide by the number "
+                "of images (not batches), times 100.")
+        raise _fail(name, f"The accuracy is {acc}, expected {want_acc}. {hint}")
+    if not math.isclose(loss, want_loss, rel_tol=1e-5):
+        if math.isclose(loss, sum(batch_losses), rel_tol=1e-5):
+            hint = "That is the sum over batches: divide by len(loader), the number of batches."
+        elif math.isclose(loss, per_image, rel_tol=1e-5):
+            hint = ("That is the mean over images; the seed averages the per-batch losses: "
+                    "total / len(loader).")
+        else:
+            hint = "Add criterion(outputs, labels).item() for each batch, then divide by len(loader)."
+        raise _fail(name, f"The loss is {loss}, expected {want_loss:.6f}. {hint}")
+    return ("model.eval() and torch.no_grad() used; mean loss per batch and accuracy in percent "
+            "match the seed's test loop (with a smaller last batch).")
