@@ -175,6 +175,7 @@ def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch
     if len(names) != c:
         raise ValueError(f"plot_channel_weights got {len(names)} names for {c} channels; give one name per channel.")
 
+    own_figure = ax is None
     ax = _new_axes(ax, (max(5.0, 0.7 * c + 1.5), 3.5))
     x = np.arange(c)
     width = 0.8 / len(values)
@@ -191,7 +192,8 @@ def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch
     if len(values) > 1 or next(iter(values)):
         ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    ax.figure.tight_layout()
+    if own_figure:  # leave the layout of a caller's figure alone
+        ax.figure.tight_layout()
     return ax
 
 
@@ -298,10 +300,12 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
         _arrow(ax, (xs[i - 1] + bw / 2, 0.0), (xs[i] - bw / 2, 0.0), steps[i][2], text_offset=0.03)
     # The skip paths: each multiplication re-weights the tensor that entered its attention step.
     mult_steps = [i for i, s in enumerate(steps) if s[0].startswith("x  ")]
+    skip_y = -bh / 2 - 0.17
     for i in mult_steps:
-        _arrow(ax, (xs[i - 2] + 0.1, -bh / 2), (xs[i], -bh / 2),
-               connectionstyle="arc3,rad=0.35")
-    ax.text(xs[-1] / 2, -0.78, "curved arrows: the features that get multiplied by the weights",
+        start, end = xs[i - 2] + 0.15, xs[i] - 0.15
+        ax.plot([start, start, end], [-bh / 2, skip_y, skip_y], color="black", linewidth=1.2)
+        _arrow(ax, (end, skip_y), (end, -bh / 2))
+    ax.text(xs[-1] / 2, -0.78, "lower arrows: the features that get multiplied by the weights",
             ha="center", va="center", fontsize=8, color="dimgray")
     ax.set_xlim(xs[0] - bw / 2 - 0.1, xs[-1] + bw / 2 + 0.1)
     ax.set_ylim(-0.9, 0.5)
@@ -359,7 +363,10 @@ def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tens
     extent = (x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5)
     ax_zoom.imshow(rgb[y0:y1, x0:x1], extent=extent)
     shown = np.ma.masked_equal(inf[y0:y1, x0:x1], 0.0)
-    im = ax_zoom.imshow(shown, cmap="autumn", alpha=0.6, extent=extent)
+    im = ax_zoom.imshow(shown, cmap="autumn", alpha=0.8, extent=extent)
+    if len(ys):
+        ax_zoom.add_patch(plt.Rectangle((xs.min() - 0.5, ys.min() - 0.5), xs.max() - xs.min() + 1,
+                                        ys.max() - ys.min() + 1, fill=False, edgecolor="red", linewidth=2))
     ax_zoom.plot(cx, cy, "k+", markersize=10)
     ax_zoom.set_title(f"zoom: {len(ys)} influential pixels")
     ax_zoom.set_xlabel("x (pixels)")
