@@ -45,8 +45,8 @@ exercises: setup
 clean:
 	rm -rf $(VENV) dist .pytest_cache
 
-# Instructor kit (docs/instructors.md). MODE=quick|laptop|full picks how hard `html` and `runtimes` work.
-MODE ?= quick
+# Instructor kit (docs/instructors.md). MODE=quick|laptop|full picks how hard `html` (default laptop)
+# and `runtimes` (default quick) work.
 .PHONY: colab student html runtimes test-browser
 
 colab: setup
@@ -56,10 +56,10 @@ student:
 	$(PYTHON) tools/build_student.py
 
 html: setup
-	MPLBACKEND=Agg $(BIN)/python tools/build_html.py --mode $(MODE)
+	$(BIN)/python tools/build_html.py --mode $(or $(MODE),laptop)
 
 runtimes: setup
-	MPLBACKEND=Agg $(BIN)/python tools/measure_runtimes.py --mode $(MODE)
+	$(BIN)/python tools/measure_runtimes.py --mode $(or $(MODE),quick)
 
 test-browser: setup
 	CBAM_COURSE_BROWSER_TESTS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests/browser
