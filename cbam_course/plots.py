@@ -190,7 +190,7 @@ def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch
     if ylim is not None:
         ax.set_ylim(*ylim)
     if len(values) > 1 or next(iter(values)):
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)  # outside: never hides a bar
     ax.grid(axis="y", alpha=0.3)
     if own_figure:  # leave the layout of a caller's figure alone
         ax.figure.tight_layout()
