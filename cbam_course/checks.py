@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import re
 from typing import Any, Callable
 
 import torch
@@ -284,14 +285,30 @@ def _core_shape(shape: torch.Size) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _still_a_stub(module: nn.Module, x: torch.Tensor) -> bool:
+    """True when forward still raises NotImplementedError (checked before blaming the parameters)."""
+    try:
+        with torch.no_grad():
+            module(x)
+    except NotImplementedError:
+        return True
+    except Exception:  # noqa: BLE001 - other errors are reported after the parameter check
+        return False
+    return False
+
+
 def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
-                biases: dict[int, torch.Tensor], describe: dict[str, str], extra_hint: str = "") -> None:
+                biases: dict[int, torch.Tensor], describe: dict[str, str], probe: torch.Tensor,
+                extra_hint: str = "") -> None:
     """Copy ``weights`` (role -> tensor) into the learner's parameters, matched by shape.
 
     Matrices match a role by shape (Linear or 1x1 convolution alike); 1-D parameters are biases,
     set from ``biases`` by length. Every role must be found exactly once; anything left over or
-    missing is reported with the shapes found, which usually points at the mistake.
+    missing is reported with the shapes found, which usually points at the mistake. A module
+    whose forward still raises NotImplementedError on ``probe`` is reported as not done first.
     """
+    if _still_a_stub(module, probe):
+        raise _NotDone()
     params = list(module.named_parameters())
     found = ", ".join(f"{n} {tuple(p.shape)}" for n, p in params) or "none"
     counts = {role: 0 for role in weights}
@@ -348,9 +365,20 @@ def _kernel_hint(k: int) -> str:
 # Comparing a module with the reference, and diagnosing a difference
 # --------------------------------------------------------------------------------------------
 
+_SHAPE_HINT = ("\nPrint x.shape after each line of forward: channel descriptors pool over space "
+               "(dim=(2, 3)) to (B, C); spatial descriptors pool over the channels (dim=1) to (B, 1, H, W); "
+               "a k x k convolution keeps H and W only with padding=kernel_size // 2.")
+
+
 def _forward(module: nn.Module, built: str, x: torch.Tensor) -> Any:
-    with torch.no_grad():
-        return _run(f"{built}.forward(x with shape {tuple(x.shape)})", module, x.clone())
+    call = f"{built}.forward(x with shape {tuple(x.shape)})"
+    try:
+        with torch.no_grad():
+            return _run(call, module, x.clone())
+    except AssertionError as err:
+        if isinstance(err.__cause__, RuntimeError) and re.search(r"shape|size", str(err.__cause__)):
+            raise AssertionError(f"{err}{_SHAPE_HINT}") from err.__cause__
+        raise
 
 
 def _compare(module, name, built, x, reference, mistakes, weights_args, formula) -> None:
@@ -422,8 +450,8 @@ def check_channel_attention(cls: type, name: str = "") -> str:
         weights = _mlp_weights(c, ratio)
         describe = {"fc1": "the MLP's first layer", "fc2": "the MLP's second layer"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c)}
-        _transplant(module, name, weights, zeros, describe, _ratio_hint(c, ratio))
         x = torch.randn(3, c, h, w)
+        _transplant(module, name, weights, zeros, describe, x, _ratio_hint(c, ratio))
         _compare(module, name, built, x, channel_attention_reference(x, weights["fc1"], weights["fc2"]),
                  _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention")
     return ("one shared MLP C -> C/r -> C (default ratio 16), sigmoid(MLP(avg) + MLP(max)) scales x; "
@@ -437,9 +465,9 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
         module, built = _build(cls, name, (), {} if k is None else {"kernel_size": k})
         k = k or 7
         weights = {"conv": torch.randn(1, 2, k, k) / k}
-        _transplant(module, name, weights, {1: torch.zeros(1)},
-                    {"conv": "the convolution's weight"}, _kernel_hint(k))
         x = torch.randn(2, 6, h, w)
+        _transplant(module, name, weights, {1: torch.zeros(1)},
+                    {"conv": "the convolution's weight"}, x, _kernel_hint(k))
         _compare(module, name, built, x, spatial_attention_reference(x, weights["conv"]),
                  _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention")
     return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
@@ -457,8 +485,8 @@ def _check_two_stage(cls, name, reference, mistakes, order) -> None:
         describe = {"fc1": "the channel MLP's first layer", "fc2": "the channel MLP's second layer",
                     "conv": "the spatial convolution's weight"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c), 1: torch.zeros(1)}
-        _transplant(module, name, weights, zeros, describe, _ratio_hint(c, ratio) + _kernel_hint(k))
         x = torch.randn(2, c, h, w)
+        _transplant(module, name, weights, zeros, describe, x, _ratio_hint(c, ratio) + _kernel_hint(k))
         args = (weights["fc1"], weights["fc2"], weights["conv"])
         hint = (f"{order}. If it uses your own ChannelAttention and SpatialAttention, run "
                 f"check_channel_attention and check_spatial_attention on them first")
@@ -495,10 +523,10 @@ def check_se_block(cls: type, name: str = "") -> str:
         has_bias = [p.numel() for p in module.parameters() if p.dim() == 1]
         describe = {"fc1": "the first fully connected layer (squeeze C -> C/r)",
                     "fc2": "the second fully connected layer (C/r -> C)"}
-        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, _ratio_hint(c, ratio))
+        x = torch.randn(3, c, h, w)
+        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, x, _ratio_hint(c, ratio))
         b1 = b1 if c // ratio in has_bias else None
         b2 = b2 if c in has_bias else None
-        x = torch.randn(3, c, h, w)
         args = (weights["fc1"], b1, weights["fc2"], b2)
         _compare(module, name, built, x, se_reference(x, *args), _SE_MISTAKES, args,
                  "SE block (average pool, FC, ReLU, FC, sigmoid, scale)")
@@ -528,15 +556,16 @@ def check_channel_attention_params(fn: Callable, name: str = "") -> str:
             continue
         h = c // r
         diagnoses = [
-            (2 * c * c / r, "You divided by the ratio without rounding down: the hidden layer has "
-                            "in_channels // ratio units (a whole number), so count 2 * C * (C // r)."),
+            (2 * c * c / r if isinstance(got, float) else None,
+             "You divided by the ratio without rounding down: the hidden layer has "
+             "in_channels // ratio units (a whole number), so count 2 * C * (C // r)."),
             ((2 * c * c) // r, "Round the hidden size down first: 2 * C * (C // r), not (2 * C * C) // r."),
             (c * h, "That is one layer: the MLP has two, C -> C/r and C/r -> C, so 2 * C * (C // r)."),
             (2 * c * h + h + c, "You counted biases; the seed's MLP has none (bias=False): 2 * C * (C // r)."),
             (4 * c * h, "You counted the MLP twice; it is shared by both descriptors, so count it once."),
             (c * c, "Each layer has C * (C // r) weights, not C * C: the ratio shrinks the hidden layer."),
         ]
-        hint = next((msg for value, msg in diagnoses if math.isclose(got_value, value)),
+        hint = next((msg for value, msg in diagnoses if value is not None and math.isclose(got_value, value)),
                     "Count the weights of Linear(C, C//r) and Linear(C//r, C) without biases.")
         raise _fail(name, f"{name}({c}, {r}) returned {got!r}, expected {want}. {hint}")
     return f"2 * C * (C // r) for {len(cases)} pairs (C, r), including ratios that do not divide C."
