@@ -10,6 +10,9 @@ Everything a lesson reuses lives here, one module per concern:
 - ``checks``: the exercise checkers
 - ``variants``: CBAM's other arrangements and other codebases' layouts (official code, timm)
 - ``plots``: figures the lessons share (feature maps, channel weights, attention overlays, diagrams)
+- ``data``: CIFAR-10 in memory, the generated stand-in, batched augmentation, BatchLoader
+- ``training``: train_step, evaluate, History, Trainer, checkpoints, train_model
+- ``recipes``: the seed's and the fast recipe, the quick/laptop/full profiles
 """
 from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
 from .measure import compare_time, count_flops, count_parameters, time_forward
@@ -17,6 +20,10 @@ from .models import ATTENTIONS, AttentionCNN
 from .runtime import get_device, quick_mode, seed_everything
 from .images import FEATURE_NAMES, feature_stack, load_photo
 from .variants import OfficialCBAM, ParallelCBAM, SpatialFirstCBAM, TimmCBAM, copy_seed_weights
+from .data import BatchLoader, DataError, ImageSet, augment_batch, load_cifar10, make_standin, normalize
+from .recipes import PROFILES, RECIPES, Profile, Recipe, get_profile, get_recipe
+from .training import (CheckpointError, History, Trainer, evaluate, fit, load_checkpoint, train_model,
+                       train_step)
 from .plots import overlay_attention, plot_channel_weights, plot_data_flow, show_feature_stack, show_image
 
 __version__ = "0.1.0"
@@ -28,5 +35,8 @@ __all__ = [
     "get_device", "quick_mode", "seed_everything",
     "load_photo", "feature_stack", "FEATURE_NAMES",
     "SpatialFirstCBAM", "ParallelCBAM", "OfficialCBAM", "TimmCBAM", "copy_seed_weights",
+    "load_cifar10", "make_standin", "ImageSet", "BatchLoader", "augment_batch", "normalize", "DataError",
+    "Recipe", "RECIPES", "get_recipe", "Profile", "PROFILES", "get_profile",
+    "train_step", "evaluate", "History", "Trainer", "fit", "train_model", "load_checkpoint", "CheckpointError",
     "show_image", "show_feature_stack", "plot_channel_weights", "overlay_attention", "plot_data_flow",
 ]

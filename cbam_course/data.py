@@ -1,0 +1,508 @@
+"""CIFAR-10 in memory, a generated stand-in with the same shapes, and batched augmentation.
+
+The whole course keeps its images as one uint8 tensor ``(N, 3, 32, 32)`` plus int64 labels
+(CIFAR-10's 60,000 images take 184 MB that way). A batch is augmented as one tensor, the
+seed's way (random crop 32 with zero padding 4, horizontal flip, the seed's normalisation),
+so no DataLoader workers are needed: on a laptop CPU that is the cheap part of a step.
+
+- ``load_cifar10(root, train)``: the real data, from torchvision's download (verified by its
+  md5) or from an image-folder copy ``root/{train,test}/<class>/*.jpg|png``.
+- ``make_standin(n_train, n_test, seed)``: coloured shapes on noise, ten learnable classes,
+  for tests and quick mode.
+- ``augment_batch`` / ``normalize``: the seed's transforms on whole batches.
+- ``BatchLoader``: shuffled mini-batches from memory, seeded, resumable.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tarfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+__all__ = [
+    "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_URL", "CIFAR10_ARCHIVE", "CIFAR10_MD5",
+    "DATA_ENV", "DataError", "DatasetNotFoundError", "DatasetCorruptError", "ImageSet",
+    "default_data_root", "load_cifar10", "make_standin", "normalize", "augment_batch",
+    "random_crop_flip", "BatchLoader",
+]
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+# The seed lesson's normalisation (not the exact dataset statistics, but what the seed used).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2023, 0.1994, 0.2010)
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR10_FOLDER = "cifar-10-batches-py"
+DATA_ENV = "CBAM_COURSE_DATA"
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+_CACHE_VERSION = 1
+
+
+class DataError(RuntimeError):
+    """Base class of the data errors: each message says what is wrong and how to fix it."""
+
+
+class DatasetNotFoundError(DataError):
+    """CIFAR-10 is not on disk and could not be downloaded."""
+
+
+class DatasetCorruptError(DataError):
+    """CIFAR-10's archive or unpacked files are damaged."""
+
+
+@dataclass
+class ImageSet:
+    """Images and labels held in memory.
+
+    Attributes:
+        images: uint8 tensor ``(N, 3, 32, 32)``, pixel values 0..255.
+        labels: int64 tensor ``(N,)`` with values in ``0..len(classes)-1``.
+        classes: class names, in label order.
+        description: one plain sentence saying where the images come from; notebooks print it
+            above their results.
+        is_standin: True for the generated stand-in, False for real CIFAR-10.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...] = CIFAR10_CLASSES
+    description: str = ""
+    is_standin: bool = False
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be uint8 of shape (N, 3, H, W), got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}.")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"labels must have shape ({self.images.shape[0]},), got {tuple(self.labels.shape)}.")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, n: int) -> "ImageSet":
+        """The first ``n`` images (all of them if there are fewer)."""
+        return ImageSet(self.images[:n], self.labels[:n], self.classes, self.description, self.is_standin)
+
+
+# ----------------------------------------------------------------------------------------------
+# where the data lives
+
+
+def default_data_root() -> Path:
+    """Where CIFAR-10 is looked for: ``$CBAM_COURSE_DATA``, else the repository's ``data/``
+    folder (next to the package), else ``./data``."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    repo_data = Path(__file__).resolve().parent.parent / "data"
+    if repo_data.is_dir():
+        return repo_data
+    return Path.cwd() / "data"
+
+
+def _md5(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _not_found_message(root: Path, reason: str) -> str:
+    return (
+        f"CIFAR-10 is not in {root} and could not be downloaded ({reason}).\n"
+        f"Fix: on a machine with internet, download {CIFAR10_URL} (about 163 MB), put the file "
+        f"{CIFAR10_ARCHIVE} in the folder {root.resolve()} (so that {root.resolve() / CIFAR10_ARCHIVE} "
+        f"exists) and run again: it is verified and unpacked there. Or point the environment variable "
+        f"{DATA_ENV} at a folder that holds it. Without data, quick mode (CBAM_COURSE_QUICK=1) uses "
+        f"the generated stand-in."
+    )
+
+
+def _corrupt_message(what: Path, reason: str) -> str:
+    return (
+        f"CIFAR-10 at {what} is damaged ({reason}). Fix: delete it"
+        f"{' and the folder ' + str(what.parent / CIFAR10_FOLDER) if what.name == CIFAR10_ARCHIVE else ''}"
+        f", then download {CIFAR10_URL} again (or let the course download it) into {what.parent}."
+    )
+
+
+def _is_image_folder(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def load_cifar10(root: str | os.PathLike | None = None, train: bool = True, download: bool = True) -> ImageSet:
+    """CIFAR-10's training (50,000) or test (10,000) images as in-memory tensors.
+
+    Looks in ``root`` (default: :func:`default_data_root`) for, in this order:
+
+    1. torchvision's unpacked folder ``cifar-10-batches-py`` (md5-checked);
+    2. the archive ``cifar-10-python.tar.gz``: verified against its md5, then unpacked;
+    3. an image-folder copy ``root/{train,test}/<class>/*.jpg|png``, class folders sorting into
+       CIFAR-10's label order; decoded once and cached in ``root/.cbam_cache/``;
+    4. otherwise it downloads through torchvision (``download=True``).
+
+    Raises:
+        DatasetNotFoundError: nothing on disk and the download failed; the message names the
+            address, the file and the folder to put it in.
+        DatasetCorruptError: the archive or the unpacked files fail their check.
+    """
+    root = Path(root).expanduser() if root is not None else default_data_root()
+    split = "train" if train else "test"
+    folder, archive = root / CIFAR10_FOLDER, root / CIFAR10_ARCHIVE
+    if folder.is_dir():
+        return _load_torchvision(root, train)
+    if archive.is_file():
+        _unpack_archive(archive)
+        return _load_torchvision(root, train)
+    if _is_image_folder(root):
+        return _load_image_folder(root, split)
+    if not download:
+        raise DatasetNotFoundError(_not_found_message(root, "download=False"))
+    _download(root)
+    return _load_torchvision(root, train)
+
+
+def _download(root: Path) -> None:
+    """Fetch and unpack the archive with torchvision (which checks its md5)."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        download_and_extract_archive(CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE, md5=CIFAR10_MD5)
+    except (OSError, ConnectionError, ValueError) as err:  # URLError is an OSError
+        archive = root / CIFAR10_ARCHIVE
+        if archive.is_file() and _md5(archive) != CIFAR10_MD5:
+            raise DatasetCorruptError(_corrupt_message(archive, "incomplete download, md5 mismatch")) from None
+        raise DatasetNotFoundError(_not_found_message(root, f"{type(err).__name__}: {err}")) from None
+    except RuntimeError as err:  # torchvision: "File not found or corrupted."
+        raise DatasetCorruptError(_corrupt_message(root / CIFAR10_ARCHIVE, str(err))) from None
+
+
+def _unpack_archive(archive: Path) -> None:
+    digest = _md5(archive)
+    if digest != CIFAR10_MD5:
+        raise DatasetCorruptError(_corrupt_message(archive, f"md5 is {digest}, expected {CIFAR10_MD5}"))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(archive.parent, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise DatasetCorruptError(_corrupt_message(archive, f"cannot unpack: {err}")) from None
+
+
+def _load_torchvision(root: Path, train: bool) -> ImageSet:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(root), train=train, download=False)
+    except Exception as err:  # torchvision raises RuntimeError / pickle errors on damaged files
+        raise DatasetCorruptError(_corrupt_message(root / CIFAR10_FOLDER, f"{type(err).__name__}: {err}")) from None
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor(ds.targets, dtype=torch.long)
+    split = "training" if train else "test"
+    return ImageSet(images, labels, tuple(ds.classes), f"CIFAR-10 {split} set ({len(labels):,} images, {root}).")
+
+
+def _list_image_folder(split_dir: Path) -> tuple[list[str], list[Path], list[int]]:
+    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        found = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+        files += found
+        labels += [label] * len(found)
+    return classes, files, labels
+
+
+def _decode_files(files: list[Path]) -> torch.Tensor:
+    """Decode image files into one uint8 tensor (N, 3, 32, 32), in threads (decoding drops the GIL)."""
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
+
+    def decode_chunk(chunk: list[Path]) -> torch.Tensor:
+        raw = [read_file(str(p)) for p in chunk]
+        if all(p.suffix.lower() in {".jpg", ".jpeg"} for p in chunk):
+            out = decode_jpeg(raw, mode=ImageReadMode.RGB)
+        else:
+            out = [decode_image(r, mode=ImageReadMode.RGB) for r in raw]
+        bad = [str(p) for p, im in zip(chunk, out) if im.shape != (3, 32, 32)]
+        if bad:
+            raise DatasetCorruptError(f"{bad[0]} is not a 32x32 image (CIFAR-10's size); "
+                                      f"{len(bad)} such files in this folder. Remove them or re-copy the data.")
+        return torch.stack(out)
+
+    size = 2000
+    chunks = [files[i:i + size] for i in range(0, len(files), size)]
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(decode_chunk, chunks))
+    return torch.cat(parts) if parts else torch.empty(0, 3, 32, 32, dtype=torch.uint8)
+
+
+def _load_image_folder(root: Path, split: str) -> ImageSet:
+    split_dir = root / split
+    classes, files, labels = _list_image_folder(split_dir)
+    if not files:
+        raise DatasetNotFoundError(f"{split_dir} holds no .jpg/.png images in class folders. "
+                                   + _not_found_message(root, "empty image folder"))
+    # The cache is keyed by the file list and sizes, so a changed copy is decoded again.
+    key = hashlib.sha1(f"{_CACHE_VERSION}|{classes}|{len(files)}|{files[0].name}|{files[-1].name}|"
+                       f"{sum(1 for _ in files)}|{split_dir.stat().st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = root / ".cbam_cache" / f"{split}-{key}.pt"
+    images = None
+    if cache.is_file():
+        try:
+            blob = torch.load(cache, weights_only=True)
+            if blob["images"].shape[0] == len(files):
+                images = blob["images"]
+        except Exception:  # a damaged cache is simply rebuilt
+            images = None
+    if images is None:
+        images = _decode_files(files)
+        try:
+            cache.parent.mkdir(exist_ok=True)
+            tmp = cache.with_suffix(".tmp")
+            torch.save({"images": images}, tmp)
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # read-only data folder: decode again next time
+    split_name = "training" if split == "train" else "test"
+    return ImageSet(images, torch.tensor(labels, dtype=torch.long), tuple(classes),
+                    f"CIFAR-10 {split_name} set ({len(files):,} images, image-folder copy in {root}).")
+
+
+# ----------------------------------------------------------------------------------------------
+# the generated stand-in
+
+STANDIN_CLASSES = ("red disc", "red square", "red ring", "red cross", "red stripes",
+                   "blue disc", "blue square", "blue ring", "blue cross", "blue stripes")
+
+
+def _shape_masks(kind: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, r: torch.Tensor,
+                 size: int = 32) -> torch.Tensor:
+    """Boolean masks (N, size, size): one shape per image, all left-right symmetric so that a
+    horizontal flip keeps the class."""
+    ys = torch.arange(size).view(1, size, 1).float()
+    xs = torch.arange(size).view(1, 1, size).float()
+    dy = ys - cy.view(-1, 1, 1).float()
+    dx = xs - cx.view(-1, 1, 1).float()
+    rr = r.view(-1, 1, 1).float()
+    dist = (dy ** 2 + dx ** 2).sqrt()
+    disc = dist <= rr
+    square = (dy.abs() <= rr * 0.85) & (dx.abs() <= rr * 0.85)
+    ring = (dist <= rr) & (dist >= rr * 0.55)
+    cross = ((dy.abs() <= rr * 0.3) & (dx.abs() <= rr)) | ((dx.abs() <= rr * 0.3) & (dy.abs() <= rr))
+    stripes = (dy.abs() <= rr) & (dx.abs() <= rr) & ((dy + rr).floor().long() % 4 < 2)
+    masks = torch.stack([disc, square, ring, cross, stripes], dim=1)  # (N, 5, H, W)
+    return masks[torch.arange(kind.shape[0]), kind]
+
+
+def _standin_split(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = torch.randint(0, 10, (n,), generator=generator)
+    kind, family = labels % 5, labels // 5
+    r = torch.randint(5, 10, (n,), generator=generator)
+    cy = torch.randint(9, 23, (n,), generator=generator)
+    cx = torch.randint(9, 23, (n,), generator=generator)
+    mask = _shape_masks(kind, cy, cx, r).unsqueeze(1)  # (N, 1, 32, 32)
+    # Background: a random dull colour with pixel noise; shape: a warm or cool colour, jittered.
+    background = torch.rand(n, 3, 1, 1, generator=generator) * 0.5 + 0.2
+    hue = torch.rand(n, 1, generator=generator) * 0.4
+    warm = torch.cat([0.8 + hue * 0.5, 0.2 + hue, 0.1 + 0.2 * torch.rand(n, 1, generator=generator)], 1)
+    cool = torch.cat([0.1 + 0.2 * torch.rand(n, 1, generator=generator), 0.2 + hue, 0.8 + hue * 0.5], 1)
+    colour = torch.where(family.view(n, 1) == 0, warm, cool).view(n, 3, 1, 1)
+    image = torch.where(mask, colour, background)
+    image = image + 0.12 * torch.randn(n, 3, 32, 32, generator=generator)
+    return (image.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+def make_standin(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """A generated stand-in for CIFAR-10: the same shapes (uint8 3x32x32, ten classes), made in
+    a blink, with no download.
+
+    Each image shows one shape (disc, square, ring, cross, stripes) in a warm (red) or cool
+    (blue) colour at a random place and size, on a noisy background: ten classes that a small
+    CNN learns in a few hundred steps. Use it for tests and quick runs, never to judge a model.
+
+    Returns:
+        ``(train, test)`` ImageSets with ``is_standin=True`` and a ``description`` that says so.
+    """
+    if n_train <= 0 or n_test <= 0:
+        raise ValueError(f"n_train and n_test must be positive, got {n_train} and {n_test}.")
+    g = torch.Generator().manual_seed(seed)
+    sets = []
+    for n, split in ((n_train, "training"), (n_test, "test")):
+        images, labels = _standin_split(n, g)
+        text = (f"Generated stand-in for CIFAR-10, {split} split ({n:,} images of coloured shapes, "
+                f"seed {seed}) - not real photographs: accuracies on it say nothing about CIFAR-10.")
+        sets.append(ImageSet(images, labels, STANDIN_CLASSES, text, is_standin=True))
+    return sets[0], sets[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# batched augmentation
+
+
+def _stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(CIFAR10_MEAN, device=device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR10_STD, device=device, dtype=dtype).view(1, 3, 1, 1)
+    return mean, std
+
+
+def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 images (N, 3, H, W) -> float, normalised with the seed's mean and std.
+
+    The same numbers as torchvision's ``ToTensor()`` then ``Normalize(mean, std)``."""
+    if images.dtype != torch.uint8:
+        raise ValueError(f"normalize expects uint8 images (0..255), got {images.dtype}.")
+    mean, std = _stats(images.device, dtype)
+    return (images.to(dtype) / 255.0 - mean) / std
+
+
+def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = None,
+                     padding: int = 4, flip: bool = True) -> torch.Tensor:
+    """The seed's ``RandomCrop(32, padding=4)`` then ``RandomHorizontalFlip()`` on a whole batch.
+
+    Pads once with zeros, then gathers every image's crop (offsets uniform in 0..2*padding)
+    with one advanced-indexing call; a flipped image reads its columns right to left. Works on
+    any dtype and device; the random numbers come from ``generator`` (on the CPU).
+    """
+    n, c, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    cols = torch.arange(w).expand(n, w)
+    if flip:
+        flipped = torch.rand(n, generator=generator) < 0.5
+        cols = torch.where(flipped.view(n, 1), (w - 1) - cols, cols)
+    rows = oy.view(n, 1) + torch.arange(h).view(1, h)
+    cols = ox.view(n, 1) + cols
+    dev = images.device
+    rows, cols = rows.to(dev), cols.to(dev)
+    index_n = torch.arange(n, device=dev).view(n, 1, 1, 1)
+    index_c = torch.arange(c, device=dev).view(1, c, 1, 1)
+    return padded[index_n, index_c, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The seed's training transform on a uint8 batch: crop with padding 4, flip, normalise."""
+    return normalize(random_crop_flip(images, generator), dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# mini-batches from memory
+
+
+@dataclass
+class BatchLoader:
+    """Mini-batches ``(images, labels)`` from an in-memory :class:`ImageSet`.
+
+    Iterating gives one epoch: a fresh shuffle each time (from a seeded ``torch.Generator``),
+    the seed's augmentation when ``augment`` is on, normalised float images on ``device``.
+    uint8 images travel to the device and are augmented there (4x less to copy).
+
+    ``state_dict()`` / ``load_state_dict()`` save the position inside an epoch, so a resumed
+    run sees exactly the batches it would have seen.
+
+    Args:
+        data: the images and labels.
+        batch_size: images per batch.
+        shuffle: reshuffle every epoch (training) or keep the order (evaluation).
+        augment: apply random crop + flip (training only).
+        drop_last: skip the last, smaller batch.
+        device: where batches go.
+        channels_last: return images in channels-last memory format (faster convolutions on
+            CUDA and often on CPU).
+        seed: seeds the shuffle and the augmentation.
+        dtype: float type of the returned images.
+    """
+
+    data: ImageSet
+    batch_size: int = 128
+    shuffle: bool = False
+    augment: bool = False
+    drop_last: bool = False
+    device: torch.device | str = "cpu"
+    channels_last: bool = False
+    seed: int = 0
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self) -> None:
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
+        self.device = torch.device(self.device)
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self._epoch_state = self._generator.get_state()  # before this epoch's shuffle
+        self._batch_state = self._generator.get_state()  # before the batch handed out last
+        self._position = 0  # batches handed out in this epoch
+        self._resume_state: torch.Tensor | None = None
+        # uint8 images go to the device once; batches are gathered and augmented there.
+        self._images = self.data.images.to(self.device)
+        self._labels = self.data.labels.to(self.device)
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    @property
+    def dataset(self) -> ImageSet:
+        return self.data
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.data)
+        start = 0
+        if self._resume_state is not None:  # continue inside a saved epoch
+            self._generator.set_state(self._epoch_state)
+            start = self._position
+        else:
+            self._epoch_state = self._generator.get_state()
+        order = torch.randperm(n, generator=self._generator) if self.shuffle else torch.arange(n)
+        if self._resume_state is not None:
+            self._generator.set_state(self._resume_state)
+            self._resume_state = None
+        order = order.to(self.device)
+        for b in range(start, len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            images, labels = self._images[idx], self._labels[idx]
+            self._batch_state = self._generator.get_state()
+            if self.augment:
+                x = augment_batch(images, self._generator, self.dtype)
+            else:
+                x = normalize(images, self.dtype)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            self._position = b + 1
+            yield x, labels
+        self._position = 0
+
+    def state_dict(self, last_batch_done: bool = True) -> dict:
+        """Where this loader is, to continue exactly: the generator state before this epoch's
+        shuffle, the batches handed out, and the generator state now. With
+        ``last_batch_done=False`` the batch handed out last counts as not seen (a step that was
+        interrupted), so a resumed run gets it again, augmented the same way."""
+        position, current = self._position, self._generator.get_state()
+        if not last_batch_done and position > 0:
+            position, current = position - 1, self._batch_state.clone()
+        return {"epoch_state": self._epoch_state.clone(), "position": position, "current_state": current}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from ``state``: the next iteration picks up at the saved batch."""
+        self._epoch_state = state["epoch_state"].clone()
+        self._position = int(state["position"])
+        if self._position > 0:
+            self._resume_state = state["current_state"].clone()
+        else:
+            self._resume_state = None
+            self._generator.set_state(state["current_state"].clone())
+
+    def end_epoch(self) -> None:
+        """Forget the position inside the current epoch: the next iteration starts a new one
+        (used when a run stops an epoch early, e.g. at its step or time budget)."""
+        self._position = 0
+        self._resume_state = None

@@ -1,0 +1,200 @@
+"""Training recipes (optimizer, schedule, loss, batch, epochs) and run profiles.
+
+Every number a recipe or profile uses sits in this file, in the ``RECIPES`` and ``PROFILES``
+tables below, so tuning means editing one obvious place.
+
+- ``seed``: the seed lesson's recipe, unchanged: Adam (lr 1e-3, weight decay 1e-4),
+  ReduceLROnPlateau(mode="min", factor=0.5, patience=5) stepped on the test loss after every
+  epoch, batch 128, 50 epochs, plain cross-entropy. (The seed passed ``verbose=True``; newer
+  torch removed that argument, so it is left out.)
+- ``fast``: SGD with Nesterov momentum 0.9, a one-cycle learning rate (warm up, then anneal
+  to almost zero), label smoothing 0.1, batch 256. One-cycle schedules reach a given accuracy
+  in far fewer epochs than a plateau schedule (Smith & Topin 2019, "Super-convergence");
+  label smoothing (Szegedy et al. 2016) regularises short runs cheaply.
+
+A profile says how big a run is: ``quick`` (the stand-in, seconds), ``laptop`` (real CIFAR-10
+on a CPU in about ten minutes at a smaller width), ``full`` (the seed's model and epochs, for
+a GPU). ``get_profile()`` picks one from ``$CBAM_COURSE_PROFILE`` or quick mode.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn as nn
+
+from .runtime import quick_mode
+
+__all__ = ["Recipe", "RECIPES", "get_recipe", "OneCycle", "Profile", "PROFILES", "get_profile",
+           "PROFILE_ENV"]
+
+PROFILE_ENV = "CBAM_COURSE_PROFILE"
+
+
+class OneCycle:
+    """A one-cycle learning rate driven by the run's progress (0 to 1), not by a step count.
+
+    Progress is the larger of "steps done / steps planned" and "seconds spent / time budget",
+    so a time-budgeted run still anneals to the end of its budget. Shape as torch's
+    ``OneCycleLR`` (cosine): from ``max_lr / div_factor`` up to ``max_lr`` over the first
+    ``pct_start`` of the run, then down to ``max_lr / final_div_factor``.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, max_lr: float, pct_start: float = 0.25,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
+        self.optimizer = optimizer
+        self.max_lr, self.pct_start = max_lr, pct_start
+        self.div_factor, self.final_div_factor = div_factor, final_div_factor
+        self.progress = 0.0
+        self.set_progress(0.0)
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate at ``progress`` (clamped to 0..1)."""
+        p = min(max(progress, 0.0), 1.0)
+        start, peak = self.max_lr / self.div_factor, self.max_lr
+        end = self.max_lr / self.final_div_factor
+        if p < self.pct_start:
+            t, a, b = p / self.pct_start, start, peak
+        else:
+            t, a, b = (p - self.pct_start) / (1.0 - self.pct_start), peak, end
+        return b + (a - b) * (1 + math.cos(math.pi * t)) / 2
+
+    def set_progress(self, progress: float) -> None:
+        self.progress = float(progress)
+        lr = self.lr_at(progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def state_dict(self) -> dict:
+        return {"progress": self.progress}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.set_progress(state["progress"])
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: optimizer, learning-rate schedule, loss and batch size.
+
+    ``schedule`` is "plateau" (ReduceLROnPlateau, stepped on the test loss after each epoch)
+    or "onecycle" (:class:`OneCycle`, updated before every step).
+    """
+
+    name: str
+    optimizer: str = "adam"          # "adam" or "sgd"
+    lr: float = 1e-3                 # Adam's lr, or the one-cycle peak
+    weight_decay: float = 1e-4
+    momentum: float = 0.9            # SGD only
+    nesterov: bool = False           # SGD only
+    schedule: str = "plateau"        # "plateau" or "onecycle"
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    pct_start: float = 0.25          # one-cycle: share of the run spent warming up
+    div_factor: float = 25.0         # one-cycle: start lr = lr / div_factor
+    final_div_factor: float = 1e4    # one-cycle: end lr = lr / final_div_factor
+    label_smoothing: float = 0.0
+    batch_size: int = 128
+    eval_batch_size: int = 100
+    epochs: int = 50
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        params = [p for p in model.parameters() if p.requires_grad]
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                                   weight_decay=self.weight_decay)
+        raise ValueError(f"Recipe {self.name!r}: unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'.")
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer):
+        """ReduceLROnPlateau (no ``verbose``: newer torch removed it) or :class:`OneCycle`."""
+        if self.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=self.plateau_factor, patience=self.plateau_patience)
+        if self.schedule == "onecycle":
+            return OneCycle(optimizer, self.lr, self.pct_start, self.div_factor, self.final_div_factor)
+        raise ValueError(f"Recipe {self.name!r}: unknown schedule {self.schedule!r}; use 'plateau' or 'onecycle'.")
+
+    def make_criterion(self) -> nn.Module:
+        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        return cls(**d)
+
+
+# ---- the recipes: every number in one place ---------------------------------------------------
+RECIPES: dict[str, Recipe] = {
+    "seed": Recipe(name="seed", optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule="plateau",
+                   plateau_factor=0.5, plateau_patience=5, label_smoothing=0.0,
+                   batch_size=128, eval_batch_size=100, epochs=50),
+    "fast": Recipe(name="fast", optimizer="sgd", lr=0.2, weight_decay=5e-4, momentum=0.9, nesterov=True,
+                   schedule="onecycle", pct_start=0.25, div_factor=25.0, final_div_factor=1e4,
+                   label_smoothing=0.1, batch_size=256, eval_batch_size=500, epochs=15),
+}
+
+
+def get_recipe(name: str | Recipe, **overrides) -> Recipe:
+    """The recipe called ``name`` ("seed" or "fast"), with any field overridden."""
+    if isinstance(name, Recipe):
+        return replace(name, **overrides) if overrides else name
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}: choose one of {', '.join(map(repr, RECIPES))}.")
+    return replace(RECIPES[name], **overrides) if overrides else RECIPES[name]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How big a run is, and what to expect from it.
+
+    ``expected_time`` and ``expected_accuracy`` are plain-words statements that come from
+    measurements (docs/performance.md says how they were made).
+    """
+
+    name: str
+    data: str                         # "standin" or "cifar10"
+    width: int
+    recipe: str
+    epochs: int
+    max_steps: int | None = None      # stop after this many steps (quick mode)
+    time_budget: float | None = None  # seconds for the whole run, evaluation included
+    n_train: int | None = None        # stand-in sizes (data == "standin")
+    n_test: int | None = None
+    device: str = "any"               # where it is meant to run: "cpu", "cuda" or "any"
+    expected_time: str = "to be measured"
+    expected_accuracy: str = "to be measured"
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---- the profiles: every number in one place --------------------------------------------------
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(name="quick", data="standin", width=16, recipe="fast", epochs=2, max_steps=30,
+                     n_train=1024, n_test=512, device="any",
+                     description="The generated stand-in and a few steps: checks that everything runs."),
+    "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast", epochs=4,
+                      time_budget=600.0, device="cpu",
+                      description="Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32."),
+    "full": Profile(name="full", data="cifar10", width=64, recipe="seed", epochs=50, device="cuda",
+                    description="The seed's model (width 64) and recipe, 50 epochs: for a GPU."),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called ``name``; by default ``$CBAM_COURSE_PROFILE``, else "quick" in quick
+    mode (``CBAM_COURSE_QUICK=1``), else "full" with a CUDA GPU and "laptop" without."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip().lower() or None
+    if name is None:
+        name = "quick" if quick_mode() else ("full" if torch.cuda.is_available() else "laptop")
+    if name not in PROFILES:
+        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(map(repr, PROFILES))} "
+                         f"(set {PROFILE_ENV} or pass the name).")
+    return PROFILES[name]
