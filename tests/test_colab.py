@@ -145,6 +145,28 @@ def test_a_non_github_address_is_refused_with_a_fix():
         colab.github_slug("https://gitlab.com/a/b")
 
 
+def test_stamp_and_make_exercises_agree(tmp_path):
+    """`make exercises` copies a stamped solution's cells into exercises/: what it writes must
+    already be stamped, and stamping everything must leave the exercises as the generator makes
+    them, or `make colab` and the exercises' freshness test would fight."""
+    from cbam_course.exercises import generate_exercises, stale_exercises
+
+    repo = _make_repo(tmp_path)
+    solution = nbformat.read(repo / "solutions" / "01_one.ipynb", as_version=4)
+    solution.cells[1].source = "def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION"
+    nbformat.write(solution, repo / "solutions" / "01_one.ipynb")
+    colab.stamp_files([repo / "solutions"], root=repo)
+    generate_exercises(repo / "solutions", repo / "exercises")
+
+    exercise = nbformat.read(repo / "exercises" / "01_one.ipynb", as_version=4)
+    assert "raise NotImplementedError()" in exercise.cells[2].source  # it really was generated
+    assert colab.stamp_files([repo / "exercises"], root=repo, check=True) == []
+    assert "/blob/main/exercises/01_one.ipynb)" in exercise.cells[0].source
+
+    assert len(colab.stamp_files([repo / f for f in colab.FOLDERS], root=repo)) == 1  # notebooks/ only
+    assert stale_exercises(repo / "solutions", repo / "exercises") == []
+
+
 def test_every_committed_notebook_is_stamped():
     """Fails until `make colab` has been run after the last notebook change: run it and commit."""
     folders = [ROOT / f for f in colab.FOLDERS if (ROOT / f).is_dir()]
