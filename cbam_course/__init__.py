@@ -7,7 +7,8 @@ Everything a lesson reuses lives here, one module per concern:
 - ``measure``: parameters, FLOPs, and time side by side
 - ``runtime``: the device, the quick switch, seeding
 - ``images``: a real photograph and a readable stack of feature maps made from it
-- ``checks``: the exercise checkers
+- ``checks``: the exercise checkers (check_channel_attention, check_cbam, ... check_evaluate)
+- ``exercises``: generates exercises/ from solutions/ (``make exercises``; needs nbformat, not imported here)
 - ``variants``: CBAM's other arrangements and other codebases' layouts (official code, timm)
 - ``plots``: figures the lessons share (feature maps, channel weights, attention overlays, diagrams)
 - ``data``: CIFAR-10 in memory, the generated stand-in, batched augmentation, BatchLoader
@@ -24,6 +25,9 @@ from .data import BatchLoader, DataError, ImageSet, augment_batch, load_cifar10,
 from .recipes import PROFILES, RECIPES, Profile, Recipe, get_profile, get_recipe
 from .training import (CheckpointError, History, Trainer, evaluate, fit, load_checkpoint, train_model,
                        train_step)
+from .checks import (check_cbam, check_channel_attention, check_channel_attention_params,
+                     check_channel_descriptors, check_evaluate, check_se_block, check_spatial_attention,
+                     check_spatial_descriptors, check_spatial_first_cbam, check_train_step)
 from .plots import overlay_attention, plot_channel_weights, plot_data_flow, show_feature_stack, show_image
 
 __version__ = "0.1.0"
@@ -38,5 +42,8 @@ __all__ = [
     "load_cifar10", "make_standin", "ImageSet", "BatchLoader", "augment_batch", "normalize", "DataError",
     "Recipe", "RECIPES", "get_recipe", "Profile", "PROFILES", "get_profile",
     "train_step", "evaluate", "History", "Trainer", "fit", "train_model", "load_checkpoint", "CheckpointError",
+    "check_channel_attention", "check_spatial_attention", "check_cbam", "check_se_block",
+    "check_spatial_first_cbam", "check_channel_attention_params", "check_channel_descriptors",
+    "check_spatial_descriptors", "check_train_step", "check_evaluate",
     "show_image", "show_feature_stack", "plot_channel_weights", "overlay_attention", "plot_data_flow",
 ]

@@ -133,7 +133,9 @@ def _add_note(nb, solution_name: str) -> None:
     if at is None:  # no title: after any badge lines at the top
         at = next((i for i, line in enumerate(lines) if line.strip() and not line.startswith("[![")),
                   len(lines))
-    lines[at:at] = (["", note, ""] if at else [note, ""])
+    before = [""] if at else []
+    after = [""] if at < len(lines) and lines[at].strip() else []
+    lines[at:at] = before + [note] + after
     first.source = "\n".join(lines).strip("\n")
 
 

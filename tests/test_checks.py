@@ -189,7 +189,7 @@ def train_step_model_zero_grad(model, images, labels, optimizer, criterion):
     loss = criterion(outputs, labels)
     loss.backward()
     optimizer.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def test_train_step_right(capsys):
