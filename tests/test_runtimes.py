@@ -56,3 +56,19 @@ def test_measure_writes_the_table_and_keeps_other_modes(tmp_path):
     again = measure_runtimes.load(out)
     assert again["quick"] == data["quick"] and again["laptop"]["runs"]["notebooks/01_one.ipynb"]["seconds"] == 321.0
     assert "| 321.0 |" in out.read_text()
+
+
+def test_the_guide_shows_the_scripts_table(tmp_path):
+    run = {"seconds": 12.3, "peak_mib": 456, "error": None, "machine": "CPU, 2 cores", "date": "d",
+           "command": "c", "data": None}
+    data = {"quick": {"runs": {"notebooks/01_one.ipynb": run}}}
+    guide = tmp_path / "instructors.md"
+    guide.write_text("# Guide\n\n<!-- runtimes:begin -->\nold table\n<!-- runtimes:end -->\n\nAfter.\n")
+    assert measure_runtimes.update_guide(guide, data)
+    text = guide.read_text()
+    assert "old table" not in text and "| `notebooks/01_one.ipynb` | 12.3 | 456 | not measured |" in text
+    assert text.startswith("# Guide\n\n<!-- runtimes:begin -->\n") and text.endswith("<!-- runtimes:end -->\n\nAfter.\n")
+    assert measure_runtimes.update_guide(guide, data) and guide.read_text() == text  # idempotent
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not measure_runtimes.update_guide(plain, data) and plain.read_text() == "no markers\n"
