@@ -381,8 +381,13 @@ def _forward(module: nn.Module, built: str, x: torch.Tensor) -> Any:
         raise
 
 
-def _compare(module, name, built, x, reference, mistakes, weights_args, formula) -> None:
-    """Raise an AssertionError with a hint unless ``module(x)`` equals ``reference``."""
+def _compare(module, name, built, x, reference, mistakes, weights_args, formula, probes=None) -> None:
+    """Raise an AssertionError with a hint unless ``module(x)`` equals ``reference``.
+
+    A difference is diagnosed in turn by: the output's shape, whether images in a batch leak
+    into each other, the table of known ``mistakes``, then ``probes`` (properties any right
+    answer has, e.g. weights in (0, 1) constant over space), then a generic message.
+    """
     y = _forward(module, built, x)
     if not isinstance(y, torch.Tensor):
         raise _fail(name, f"{built}.forward returned {type(y).__name__}; it should return a tensor "
@@ -410,11 +415,74 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula)
                 raise _fail(name, hint)
         except RuntimeError:
             continue
+    if probes is not None:
+        hint = probes(lambda t: _forward(module, built, t), x, y)
+        if hint:
+            raise _fail(name, hint)
     err = (y - reference).abs().max().item()
     raise _fail(name, f"Its output differs from the seed's {formula} by up to {err:.3g} (input shape "
                       f"{tuple(x.shape)}, your weights replaced by known ones). None of the usual "
                       f"mistakes explains it: print the shapes after each line of forward and compare "
                       f"them with the lesson.")
+
+
+def _scale(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The factor by which the module scaled each element of x (x has no zeros: it is random)."""
+    return y.detach() / x
+
+
+def _gate_probe(x, y) -> str | None:
+    scale = _scale(x, y)
+    if not ((scale > 0) & (scale < 1)).all():
+        return ("Your output is not x times a weight between 0 and 1 (factors from "
+                f"{scale.min().item():.3g} to {scale.max().item():.3g}): is the sigmoid gate missing, "
+                "or did you add x back (a residual)?")
+    return None
+
+
+def _one_weight_per_channel(x, y) -> str | None:
+    hint = _gate_probe(x, y)
+    if hint:
+        return hint
+    scale = _scale(x, y).flatten(2)
+    if (scale.amax(2) - scale.amin(2)).max() > 1e-4:
+        return ("The factor that scales a channel differs from position to position: channel attention "
+                "gives one weight per channel, shape (B, C, 1, 1), the same at every position.")
+    return None
+
+
+def _channel_probes(forward, x, y) -> str | None:
+    """Properties of channel attention: one weight per channel, from both descriptors."""
+    hint = _one_weight_per_channel(x, y)
+    if hint:
+        return hint
+    weights = _scale(x, y).flatten(2).mean(2)
+    flat = x.flatten(2)
+    hi, lo = flat.argmax(2, keepdim=True), flat.argmin(2, keepdim=True)
+    max_only = flat.clone().scatter_add(2, hi, torch.ones_like(hi, dtype=x.dtype))
+    max_only = max_only.scatter_add(2, lo, -torch.ones_like(lo, dtype=x.dtype)).view_as(x)  # same mean
+    mean_only = (flat - 0.5 * (torch.arange(flat.shape[2]) != hi).to(x.dtype)).view_as(x)  # same max
+    for probe, hint in ((max_only, "The output does not change when only the max-pooled descriptor "
+                                   "changes: did you use the average descriptor twice?"),
+                        (mean_only, "The output does not change when only the average-pooled "
+                                    "descriptor changes: did you use the max descriptor twice?")):
+        changed = forward(probe)
+        if isinstance(changed, torch.Tensor) and torch.allclose(_scale(probe, changed).flatten(2).mean(2),
+                                                                  weights, atol=1e-6):
+            return hint
+    return None
+
+
+def _spatial_probes(forward, x, y) -> str | None:
+    """Properties of spatial attention: one weight per position, shared by all channels."""
+    hint = _gate_probe(x, y)
+    if hint:
+        return hint
+    scale = _scale(x, y)
+    if (scale.amax(1) - scale.amin(1)).max() > 1e-4:
+        return ("The factor at one position differs from channel to channel: spatial attention gives one "
+                "weight per position, shape (B, 1, H, W), shared by all channels.")
+    return None
 
 
 def _build(cls, name: str, args: tuple, kwargs: dict) -> tuple[nn.Module, str]:
@@ -453,7 +521,8 @@ def check_channel_attention(cls: type, name: str = "") -> str:
         x = torch.randn(3, c, h, w)
         _transplant(module, name, weights, zeros, describe, x, _ratio_hint(c, ratio))
         _compare(module, name, built, x, channel_attention_reference(x, weights["fc1"], weights["fc2"]),
-                 _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention")
+                 _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention",
+                 _channel_probes)
     return ("one shared MLP C -> C/r -> C (default ratio 16), sigmoid(MLP(avg) + MLP(max)) scales x; "
             f"matches the seed on {len(_CHANNEL_CASES)} sizes (C, r, H, W) with known weights.")
 
@@ -469,7 +538,7 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
         _transplant(module, name, weights, {1: torch.zeros(1)},
                     {"conv": "the convolution's weight"}, x, _kernel_hint(k))
         _compare(module, name, built, x, spatial_attention_reference(x, weights["conv"]),
-                 _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention")
+                 _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention", _spatial_probes)
     return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
             f"size kept), sigmoid gate scales x; matches the seed on {len(_KERNEL_CASES)} sizes.")
 
@@ -490,7 +559,8 @@ def _check_two_stage(cls, name, reference, mistakes, order) -> None:
         args = (weights["fc1"], weights["fc2"], weights["conv"])
         hint = (f"{order}. If it uses your own ChannelAttention and SpatialAttention, run "
                 f"check_channel_attention and check_spatial_attention on them first")
-        _compare(module, name, built, x, reference(x, *args), mistakes, args, hint)
+        _compare(module, name, built, x, reference(x, *args), mistakes, args, hint,
+                 lambda forward, x, y: _gate_probe(x, y))
 
 
 @_checker("class")
@@ -529,7 +599,8 @@ def check_se_block(cls: type, name: str = "") -> str:
         b2 = b2 if c in has_bias else None
         args = (weights["fc1"], b1, weights["fc2"], b2)
         _compare(module, name, built, x, se_reference(x, *args), _SE_MISTAKES, args,
-                 "SE block (average pool, FC, ReLU, FC, sigmoid, scale)")
+                 "SE block (average pool, FC, ReLU, FC, sigmoid, scale)",
+                 lambda forward, x, y: _one_weight_per_channel(x, y))
     return ("average pool -> FC C->C/r -> ReLU -> FC C/r->C -> sigmoid scales x (default ratio 16); "
             f"matches Hu et al. on {len(_CHANNEL_CASES)} sizes with known weights and biases.")
 

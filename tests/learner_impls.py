@@ -183,6 +183,25 @@ class CALayersInForward(nn.Module):
         return x * torch.sigmoid(fc(x.mean((2, 3))) + fc(x.amax((2, 3))))[:, :, None, None]
 
 
+class CAWeightedAvgTwice(_CA):
+    """Not in the checker's table: found by perturbing only the max descriptor."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.mlp(self.avg(x)) + 0.5 * self.mlp(self.avg(x)))[:, :, None, None]
+
+
+class CANoAvgPool(nn.Module):
+    """Forgot to pool one branch: the 1x1-conv MLP runs on every position, so weights vary over space."""
+
+    def __init__(self, in_channels, ratio=16):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(in_channels, in_channels // ratio, 1, bias=False), nn.ReLU(),
+                                 nn.Conv2d(in_channels // ratio, in_channels, 1, bias=False))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.mlp(x) + self.mlp(x.amax((2, 3), keepdim=True)))
+
+
 class CACrashes(_CA):
     def forward(self, x):
         return x * self.fc(x)   # Linear on a 4-D tensor's last axis: shape error
@@ -203,6 +222,8 @@ WRONG_CHANNEL = [
     (CAFixedRatio, "ratio was ignored"),
     (CASumBeforeMLP, "added the two descriptors before the MLP"),
     (CALayersInForward, "not inside forward"),
+    (CAWeightedAvgTwice, "only the max-pooled descriptor changes"),
+    (CANoAvgPool, "the same at every position"),
     (CACrashes, "forward(x with shape"),
 ]
 
@@ -282,6 +303,13 @@ class SAWrongAxis(_SA):
         return x * torch.sigmoid(self.conv(pooled))
 
 
+class SAReLUGate(_SA):
+    """Not in the checker's table: found because the factors leave (0, 1)."""
+
+    def forward(self, x):
+        return x * F.relu(self.conv(torch.cat([self.mean(x), self.max(x)], 1)))
+
+
 class SAKernelIgnored(nn.Module):
     def __init__(self, kernel_size=7):
         super().__init__()
@@ -306,6 +334,7 @@ WRONG_SPATIAL = [
     (SAReturnsMap, "shape of the attention weights"),
     (SAWrongAxis, "raised RuntimeError"),
     (SAKernelIgnored, "kernel_size was ignored"),
+    (SAReLUGate, "sigmoid gate missing"),
     (SANoPadding, "kernel_size // 2"),
 ]
 
@@ -437,6 +466,11 @@ class SENoReLU(_SE):
         return x * torch.sigmoid(self.fc[2](self.fc[0](x.mean((2, 3)))))[:, :, None, None]
 
 
+class SETanhGate(_SE):
+    def forward(self, x):
+        return x * torch.tanh(self.mlp(x.mean((2, 3))))[:, :, None, None]
+
+
 class SEResidual(_SE):
     def forward(self, x):
         return x + super().forward(x)
@@ -463,6 +497,7 @@ WRONG_SE = [
     (SENoGate, "no gate"),
     (SENoReLU, "no ReLU"),
     (SEResidual, "residual"),
+    (SETanhGate, "sigmoid gate missing"),
     (SEReturnsWeights, "shape of the attention weights"),
     (SERatioIgnored, "ratio was ignored"),
 ]
