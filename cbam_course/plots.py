@@ -41,6 +41,7 @@ __all__ = [
     "show_attention_gallery",
     "plot_weights_by_class",
     "plot_budget_comparison",
+    "show_image_grid",
 ]
 
 
@@ -576,3 +577,38 @@ def plot_budget_comparison(results: Mapping[str, Mapping[str, Sequence[float]]],
     ax.legend(title="attention")
     ax.grid(axis="y", alpha=0.3)
     return ax
+
+
+def show_image_grid(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None,
+                    ncols: int = 8, title: str = "Images") -> Figure:
+    """A batch of RGB images ``(N, 3, H, W)`` in a grid, one title per image.
+
+    Takes uint8 images (0..255, as :class:`cbam_course.data.ImageSet` keeps them) or floats in
+    [0, 1]. Normalised images (negative values) are refused: show them before normalising.
+    """
+    arr = _to_numpy(images)
+    if arr.ndim != 4 or arr.shape[1] != 3:
+        raise ValueError(f"show_image_grid expects images (N, 3, H, W), got {tuple(arr.shape)}.")
+    if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 or arr.max(initial=0) > 1.0:
+        arr = arr / 255.0
+    if arr.min(initial=0) < 0:
+        raise ValueError("show_image_grid got negative pixel values: these images are normalised. "
+                         "Show the uint8 images (ImageSet.images) instead.")
+    n = arr.shape[0]
+    titles = list(titles) if titles is not None else [str(i) for i in range(n)]
+    if len(titles) != n:
+        raise ValueError(f"show_image_grid got {len(titles)} titles for {n} images.")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols + 0.4, 1.8 * nrows + 0.5),
+                             squeeze=False, constrained_layout=True)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(np.clip(arr[i].transpose(1, 2, 0), 0, 1))
+        ax.set_title(titles[i], fontsize=8)
+    fig.suptitle(title)
+    return fig

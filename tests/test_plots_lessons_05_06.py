@@ -47,3 +47,11 @@ def test_budget_comparison_bars_are_means():
     heights = sorted(round(p.get_height(), 6) for p in ax.patches)
     assert heights == [51.0, 52.0]
     assert ax.get_ylabel() and ax.get_title()
+
+
+def test_image_grid_takes_uint8_and_refuses_normalised_images():
+    fig = plots.show_image_grid(torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8), ncols=3, title="t")
+    assert fig._suptitle.get_text() == "t"
+    assert len([a for a in fig.axes if a.get_visible()]) == 5
+    with pytest.raises(ValueError, match="normalised"):
+        plots.show_image_grid(torch.randn(2, 3, 8, 8) - 3)
