@@ -171,5 +171,20 @@ def test_every_committed_notebook_is_stamped():
     """Fails until `make colab` has been run after the last notebook change: run it and commit."""
     folders = [ROOT / f for f in colab.FOLDERS if (ROOT / f).is_dir()]
     unstamped = colab.stamp_files(folders, root=ROOT, check=True)
+    if colab.stamp_readme(ROOT / "README.md", colab.repository_url(), check=True):
+        unstamped.append(ROOT / "README.md")
     assert not unstamped, "not stamped (run `make colab`): " + ", ".join(
         p.relative_to(ROOT).as_posix() for p in unstamped)
+
+
+def test_readme_badges_come_from_pyproject(tmp_path):
+    repo = _make_repo(tmp_path)
+    readme = repo / "README.md"
+    readme.write_text("# Course\n\n<!-- colab:begin -->\nold\n<!-- colab:end -->\n\nText.\n")
+    assert colab.main(["--root", str(repo), "--check"]) == 1
+    assert colab.main(["--root", str(repo)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- colab:end -->\n\nText.\n")
+    assert "colab.research.google.com/github/someone-else/cbam-fork/blob/main/notebooks/01_concepts.ipynb" in text
+    assert "mybinder.org/v2/gh/someone-else/cbam-fork/main?urlpath=lab/tree/notebooks/01_concepts.ipynb" in text
+    assert colab.main(["--root", str(repo), "--check"]) == 0  # idempotent

@@ -5,7 +5,8 @@
     python tools/colab.py some/folder a.ipynb --branch main
 
 The repository address lives in one place, ``[project.urls] Repository`` in pyproject.toml: a fork
-changes that line and runs ``make colab``. What the stamp does to a notebook:
+changes that line and runs ``make colab``, which also refreshes the README's badges (between
+``<!-- colab:begin -->`` and ``<!-- colab:end -->``). What the stamp does to a notebook:
 
 - the first markdown cell gets the badge as its first line (and the tag ``colab-badge``);
 - a code cell tagged ``colab-setup`` follows that cell (so it is the first code cell). It installs
@@ -190,6 +191,30 @@ def stamp_files(paths: list[Path], root: Path = ROOT, branch: str = DEFAULT_BRAN
     return changed
 
 
+README_BLOCK = re.compile(r"(<!-- colab:begin -->\n).*?(<!-- colab:end -->)", re.S)
+FIRST_LESSON = "notebooks/01_concepts.ipynb"
+
+
+def readme_badges(repo_url: str, branch: str = DEFAULT_BRANCH, lesson: str = FIRST_LESSON) -> str:
+    """The README's badge line: the first lesson on Colab and on Binder, from the repository address."""
+    slug = github_slug(repo_url)
+    binder = f"https://mybinder.org/v2/gh/{slug}/{branch}?urlpath=lab/tree/{lesson}"
+    return (badge_markdown(lesson, repo_url, branch)
+            + f" [![Binder](https://mybinder.org/badge_logo.svg)]({binder})\n")
+
+
+def stamp_readme(readme: Path, repo_url: str, branch: str = DEFAULT_BRANCH, check: bool = False) -> bool:
+    """Fill the block between ``<!-- colab:begin -->`` and ``<!-- colab:end -->`` in the README
+    with :func:`readme_badges`; True if it changed (or would, with ``check``). No markers: no change."""
+    if not readme.exists():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    new = README_BLOCK.sub(lambda m: m.group(1) + readme_badges(repo_url, branch) + m.group(2), text)
+    if new != text and not check:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks or folders (default: notebooks/ solutions/ exercises/)")
@@ -199,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.paths or [args.root / f for f in FOLDERS if (args.root / f).is_dir()]
     changed = stamp_files(paths, args.root, args.branch, check=args.check)
+    readme = args.root / "README.md"
+    if not args.paths and stamp_readme(readme, repository_url(args.root / "pyproject.toml"), args.branch, args.check):
+        changed.append(readme)
     for path in changed:
         print(("needs stamping: " if args.check else "stamped: ") + _relpath(path, args.root))
     if args.check and changed:
