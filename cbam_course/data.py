@@ -222,16 +222,39 @@ def _list_image_folder(split_dir: Path) -> tuple[list[str], list[Path], list[int
     return classes, files, labels
 
 
-def _decode_files(files: list[Path]) -> torch.Tensor:
-    """Decode image files into one uint8 tensor (N, 3, 32, 32), in threads (decoding drops the GIL)."""
-    from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
+def _decode_with_torchvision(chunk: list[Path]) -> list[torch.Tensor]:
+    import warnings
 
-    def decode_chunk(chunk: list[Path]) -> torch.Tensor:
+    with warnings.catch_warnings():  # torchvision 0.29 announces a move to torchcodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
+
         raw = [read_file(str(p)) for p in chunk]
         if all(p.suffix.lower() in {".jpg", ".jpeg"} for p in chunk):
-            out = decode_jpeg(raw, mode=ImageReadMode.RGB)
-        else:
-            out = [decode_image(r, mode=ImageReadMode.RGB) for r in raw]
+            return list(decode_jpeg(raw, mode=ImageReadMode.RGB))  # one call for the whole chunk
+        return [decode_image(r, mode=ImageReadMode.RGB) for r in raw]
+
+
+def _decode_with_pil(chunk: list[Path]) -> list[torch.Tensor]:
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for p in chunk:
+        with Image.open(p) as im:
+            out.append(torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1))
+    return out
+
+
+def _decode_files(files: list[Path]) -> torch.Tensor:
+    """Decode image files into one uint8 tensor (N, 3, 32, 32), in threads (decoding drops the
+    GIL). torchvision's decoder is about twice as fast as PIL's; PIL is the fallback."""
+
+    def decode_chunk(chunk: list[Path]) -> torch.Tensor:
+        try:
+            out = _decode_with_torchvision(chunk)
+        except (ImportError, AttributeError, RuntimeError):
+            out = _decode_with_pil(chunk)
         bad = [str(p) for p, im in zip(chunk, out) if im.shape != (3, 32, 32)]
         if bad:
             raise DatasetCorruptError(f"{bad[0]} is not a 32x32 image (CIFAR-10's size); "
