@@ -299,7 +299,7 @@ def _still_a_stub(module: nn.Module, x: torch.Tensor) -> bool:
 
 def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                 biases: dict[int, torch.Tensor], describe: dict[str, str], probe: torch.Tensor,
-                extra_hint: str = "") -> None:
+                channels: int | None = None, ratio: int | None = None, kernel: int | None = None) -> None:
     """Copy ``weights`` (role -> tensor) into the learner's parameters, matched by shape.
 
     Matrices match a role by shape (Linear or 1x1 convolution alike); 1-D parameters are biases,
@@ -309,7 +309,10 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
     """
     if _still_a_stub(module, probe):
         raise _NotDone()
+    extra_hint = (_ratio_hint(channels, ratio) if channels else "") + (_kernel_hint(kernel) if kernel else "")
     params = list(module.named_parameters())
+    diagnosis = next((d for d in (_diagnose_shape(tuple(p.shape), channels, ratio, kernel)
+                                  for _, p in params) if d), "")
     found = ", ".join(f"{n} {tuple(p.shape)}" for n, p in params) or "none"
     counts = {role: 0 for role in weights}
     with torch.no_grad():
@@ -319,7 +322,7 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                 continue
             role = next((r for r, w in weights.items() if _core_shape(p.shape) == tuple(w.shape)), None)
             if role is None:
-                raise _fail(name, f"It has a parameter I did not expect: {pname} with shape "
+                raise _fail(name, f"{diagnosis}It has a parameter I did not expect: {pname} with shape "
                                   f"{tuple(p.shape)}. Expected only {_expected(weights, describe)}. "
                                   f"Your parameters: {found}.{extra_hint}")
             p.copy_(weights[role].reshape(p.shape))
@@ -329,7 +332,7 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
             hint = ("It has no parameters at all: create the layers in __init__ as attributes "
                     "(self.fc = ...), not inside forward, so PyTorch registers them. "
                     if not params else "")
-            raise _fail(name, f"{hint}I could not find {describe[role]} with shape "
+            raise _fail(name, f"{hint}{diagnosis}I could not find {describe[role]} with shape "
                               f"{tuple(weights[role].shape)}. Your parameters: {found}.{extra_hint}")
         if n > 1:
             raise _fail(name, f"It has {n} tensors shaped like {describe[role]} "
@@ -337,6 +340,20 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                               f"descriptor? CBAM shares one MLP between the average and the max "
                               f"descriptor: create it once in __init__ and call it twice in forward. "
                               f"Your parameters: {found}.")
+
+
+def _diagnose_shape(shape: tuple, channels: int | None, ratio: int | None, kernel: int | None) -> str:
+    """Name the mistake a wrong parameter shape reveals: the ratio or the kernel size ignored."""
+    core = _core_shape(torch.Size(shape))
+    if kernel and len(core) == 4 and core[:2] == (1, 2) and core[2:] != (kernel, kernel):
+        return (f"Its convolution has a {core[2]}x{core[3]} kernel, but kernel_size={kernel} was asked: "
+                f"kernel_size was ignored (pass it to nn.Conv2d, with padding=kernel_size // 2). ")
+    if channels and ratio and len(core) == 2 and channels in core:
+        hidden = core[1] if core[0] == channels else core[0]
+        if hidden != channels // ratio:
+            return (f"A layer of shape {core} has {hidden} hidden units, but in_channels // ratio = "
+                    f"{channels} // {ratio} = {channels // ratio}: the ratio was ignored (or fixed). ")
+    return ""
 
 
 def _expected(weights, describe) -> str:
@@ -381,7 +398,8 @@ def _forward(module: nn.Module, built: str, x: torch.Tensor) -> Any:
         raise
 
 
-def _compare(module, name, built, x, reference, mistakes, weights_args, formula, probes=None) -> None:
+def _compare(module, name, built, x, reference, mistakes, weights_args, formula, probes=None,
+             advice: str = "Print the shapes after each line of forward and compare them with the lesson.") -> None:
     """Raise an AssertionError with a hint unless ``module(x)`` equals ``reference``.
 
     A difference is diagnosed in turn by: the output's shape, whether images in a batch leak
@@ -422,8 +440,7 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula,
     err = (y - reference).abs().max().item()
     raise _fail(name, f"Its output differs from the seed's {formula} by up to {err:.3g} (input shape "
                       f"{tuple(x.shape)}, your weights replaced by known ones). None of the usual "
-                      f"mistakes explains it: print the shapes after each line of forward and compare "
-                      f"them with the lesson.")
+                      f"mistakes explains it. {advice}")
 
 
 def _scale(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -519,7 +536,7 @@ def check_channel_attention(cls: type, name: str = "") -> str:
         describe = {"fc1": "the MLP's first layer", "fc2": "the MLP's second layer"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c)}
         x = torch.randn(3, c, h, w)
-        _transplant(module, name, weights, zeros, describe, x, _ratio_hint(c, ratio))
+        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio)
         _compare(module, name, built, x, channel_attention_reference(x, weights["fc1"], weights["fc2"]),
                  _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention",
                  _channel_probes)
@@ -536,7 +553,7 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
         weights = {"conv": torch.randn(1, 2, k, k) / k}
         x = torch.randn(2, 6, h, w)
         _transplant(module, name, weights, {1: torch.zeros(1)},
-                    {"conv": "the convolution's weight"}, x, _kernel_hint(k))
+                    {"conv": "the convolution's weight"}, x, kernel=k)
         _compare(module, name, built, x, spatial_attention_reference(x, weights["conv"]),
                  _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention", _spatial_probes)
     return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
@@ -555,12 +572,12 @@ def _check_two_stage(cls, name, reference, mistakes, order) -> None:
                     "conv": "the spatial convolution's weight"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c), 1: torch.zeros(1)}
         x = torch.randn(2, c, h, w)
-        _transplant(module, name, weights, zeros, describe, x, _ratio_hint(c, ratio) + _kernel_hint(k))
+        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio, kernel=k)
         args = (weights["fc1"], weights["fc2"], weights["conv"])
-        hint = (f"{order}. If it uses your own ChannelAttention and SpatialAttention, run "
-                f"check_channel_attention and check_spatial_attention on them first")
-        _compare(module, name, built, x, reference(x, *args), mistakes, args, hint,
-                 lambda forward, x, y: _gate_probe(x, y))
+        advice = ("If it uses your own ChannelAttention and SpatialAttention, run "
+                  "check_channel_attention and check_spatial_attention on them first.")
+        _compare(module, name, built, x, reference(x, *args), mistakes, args, order,
+                 lambda forward, x, y: _gate_probe(x, y), advice)
 
 
 @_checker("class")
@@ -594,7 +611,7 @@ def check_se_block(cls: type, name: str = "") -> str:
         describe = {"fc1": "the first fully connected layer (squeeze C -> C/r)",
                     "fc2": "the second fully connected layer (C/r -> C)"}
         x = torch.randn(3, c, h, w)
-        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, x, _ratio_hint(c, ratio))
+        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, x, channels=c, ratio=ratio)
         b1 = b1 if c // ratio in has_bias else None
         b2 = b2 if c in has_bias else None
         args = (weights["fc1"], b1, weights["fc2"], b2)
