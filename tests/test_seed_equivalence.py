@@ -65,3 +65,78 @@ def test_se_block_is_hu_et_al():
     z = x.mean(dim=(2, 3))
     s = torch.sigmoid(torch.relu(z @ w1.T + b1) @ w2.T + b2)
     torch.testing.assert_close(se(x), x * s[:, :, None, None])
+
+
+# ---- the fused CBAM step (attention.py's fast path on the CPU) must be the seed's maths -------
+
+def _grads(module, x):
+    x = x.clone().requires_grad_(True)
+    module.zero_grad(set_to_none=True)
+    out = module(x)
+    (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+    return out, x.grad, [p.grad for p in module.parameters()]
+
+
+@pytest.mark.parametrize("channels,ratio,kernel,shape,channels_last,dtype", [
+    (64, 16, 7, (3, 64, 9, 7), False, torch.float32),
+    (32, 8, 5, (2, 32, 16, 16), True, torch.float32),
+    (128, 16, 3, (2, 128, 4, 4), False, torch.float64),
+])
+def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, channels_last, dtype):
+    torch.manual_seed(0)
+    theirs = seed.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
+    ours = cc.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.fused
+    x = torch.randn(*shape, dtype=dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    out_a, gx_a, gp_a = _grads(ours, x)
+    out_b, gx_b, gp_b = _grads(theirs, x)
+    torch.testing.assert_close(out_a, out_b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gx_a, gx_b, atol=1e-5, rtol=1e-4)
+    for a, b in zip(gp_a, gp_b):  # fc.0, fc.2 and the 7x7 conv weights
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    if channels_last:
+        assert out_a.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fused_and_plain_paths_record_the_same_attention():
+    torch.manual_seed(0)
+    m = cc.CBAM(32, ratio=4)
+    x = torch.randn(2, 32, 8, 8)
+    with cc.record_attention(m) as mods:
+        m.fused = True
+        m(x)
+        fused = {n: mod.last_attention for n, mod in mods.items()}
+        m.fused = False
+        m(x)
+        plain = {n: mod.last_attention for n, mod in mods.items()}
+    assert set(fused) == {"channel_attention", "spatial_attention"}
+    for n in fused:
+        assert fused[n].shape == plain[n].shape and not fused[n].requires_grad
+        torch.testing.assert_close(fused[n], plain[n])
+
+
+def test_fused_cbam_keeps_the_input_checks():
+    m = cc.CBAM(16, ratio=4)
+    with pytest.raises(ValueError, match="built for 16 channels"):
+        m(torch.randn(1, 8, 4, 4))
+    with pytest.raises(ValueError, match="Add a batch dimension"):
+        m(torch.randn(16, 4, 4))
+
+
+def test_training_step_gradients_match_the_seed_cnn():
+    """A whole training step (train mode, dropout, BatchNorm, ReLU zeros) gives the seed's gradients."""
+    torch.manual_seed(0)
+    theirs = seed.CBAM_CNN()
+    ours = cc.AttentionCNN(attention="cbam", width=64)
+    ours.load_state_dict(theirs.state_dict())
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 3, 5, 9])
+    grads = []
+    for model in (ours, theirs):
+        torch.manual_seed(1)  # same dropout mask
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        grads.append([p.grad for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
