@@ -1,0 +1,262 @@
+"""cbam_course.training and recipes: the loops, History, checkpoints (safe loading, foreign and
+damaged files), exact CPU reproducibility, exact resume after an epoch and after an interrupt,
+budgets, and the recipes' numbers. All on the stand-in at width 16, a few steps each."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import pytest
+import torch
+import torch.nn as nn
+
+matplotlib.use("Agg")
+
+from cbam_course import AttentionCNN, seed_everything
+from cbam_course.data import BatchLoader, make_standin
+from cbam_course.recipes import PROFILES, RECIPES, OneCycle, get_profile, get_recipe
+from cbam_course.training import (CheckpointError, History, LivePlot, Trainer, evaluate, load_checkpoint,
+                                  train_model, train_step)
+
+TINY = get_recipe("fast", batch_size=32, eval_batch_size=64, epochs=2)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def standin():
+    return make_standin(128, 64, seed=0)
+
+
+def _trainer(standin, attention="cbam", seed=0, recipe=TINY, **kw):
+    seed_everything(seed)
+    model = AttentionCNN(attention=attention, width=16)
+    return Trainer(model, *standin, recipe, device="cpu", seed=seed, progress=False, live_plot=False, **kw)
+
+
+def _same_history(a: History, b: History) -> bool:
+    return a.to_dict() == b.to_dict() if not any("seconds" in e for e in a.epochs) else (
+        a.iter_losses == b.iter_losses
+        and [{k: v for k, v in e.items() if k != "seconds"} for e in a.epochs]
+        == [{k: v for k, v in e.items() if k != "seconds"} for e in b.epochs])
+
+
+# ---- the two loops ------------------------------------------------------------------------------
+
+def test_train_step_updates_and_returns_the_loss(standin):
+    torch.manual_seed(0)
+    model = AttentionCNN(attention="none", width=16)
+    images, labels = next(iter(BatchLoader(standin[0], batch_size=16)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.eval()  # dropout off, so the returned loss can be recomputed exactly
+    expected = nn.CrossEntropyLoss()(model(images), labels).item()
+    loss = train_step(model, images, labels, optimizer, nn.CrossEntropyLoss())
+    assert isinstance(loss, float) and loss == pytest.approx(expected, rel=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_evaluate_is_mean_loss_per_batch_and_percent_accuracy(standin):
+    class Fixed(nn.Module):  # predicts class 0 with a known loss
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(1.0))
+
+        def forward(self, x):
+            logits = torch.zeros(x.shape[0], 10)
+            logits[:, 0] = 2.0 * self.scale
+            return logits
+
+    test = standin[1]
+    loader = BatchLoader(test, batch_size=24)  # 64 images: batches of 24, 24, 16
+    model = Fixed()
+    loss, acc = evaluate(model, loader, nn.CrossEntropyLoss(), "cpu")
+    per_image = nn.CrossEntropyLoss(reduction="none")(model(torch.zeros(64, 3, 32, 32)), test.labels)
+    batch_means = [per_image[i:i + 24].mean().item() for i in (0, 24, 48)]
+    assert loss == pytest.approx(sum(batch_means) / 3, rel=1e-6)
+    assert acc == pytest.approx(100.0 * (test.labels == 0).sum().item() / 64)
+    assert not model.training
+    tta_loss, tta_acc = evaluate(model, loader, nn.CrossEntropyLoss(), "cpu", tta=True)
+    assert (tta_loss, tta_acc) == pytest.approx((loss, acc))  # a flip-invariant model: same numbers
+
+
+# ---- History ------------------------------------------------------------------------------------
+
+def test_history_round_trips_and_plots(tmp_path):
+    h = History([2.3, 2.0, 1.7], [
+        {"epoch": 1, "train_loss": 2.1, "train_acc": 20.0, "test_loss": 2.0, "test_acc": 25.0, "lr": 0.1,
+         "seconds": 1.5, "steps": 3}])
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h
+    h.to_json(tmp_path / "h.json")
+    assert History.from_json(tmp_path / "h.json") == h
+    assert h.test_acc == [25.0] and h.train_loss == [2.1]
+    fig = h.plot_iterations()
+    ax = fig.axes[0]
+    assert ax.get_title() and ax.get_xlabel() == "Iteration" and ax.get_ylabel() == "Loss"
+    fig2 = h.plot_epochs()
+    assert [a.get_ylabel() for a in fig2.axes] == ["Accuracy (%)", "Loss"]
+    assert all(a.get_title() and a.get_xlabel() == "Epoch" for a in fig2.axes)
+    assert not LivePlot().enabled  # not in a notebook: no live plot
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+
+def test_seeded_cpu_runs_repeat_exactly(standin):
+    a = _trainer(standin, seed=3).fit(2)
+    b = _trainer(standin, seed=3).fit(2)
+    c = _trainer(standin, seed=4).fit(1)
+    assert len(a.iter_losses) == 8 and len(a) == 2
+    assert _same_history(a, b)
+    assert a.iter_losses[:4] != c.iter_losses
+
+
+def test_resume_after_an_epoch_and_after_an_interrupt_is_exact(standin, tmp_path, monkeypatch):
+    # The seed's recipe (its schedule does not depend on the planned length): one epoch,
+    # checkpoint, then a fresh trainer resumes for the second and matches a straight run.
+    seed_recipe = get_recipe("seed", batch_size=32, eval_batch_size=64)
+    plateau = _trainer(standin, seed=1, recipe=seed_recipe)
+    plateau.fit(2)
+    first = _trainer(standin, seed=1, recipe=seed_recipe, checkpoint_path=tmp_path / "a.pt")
+    first.fit(1)
+    resumed = _trainer(standin, seed=99, recipe=seed_recipe, checkpoint_path=tmp_path / "a.pt").resume()
+    assert resumed.epoch == 1 and resumed.step == 4
+    resumed.fit(2)
+    assert _same_history(resumed.history, plateau.history)
+    assert all(torch.equal(p, q) for p, q in zip(resumed.model.state_dict().values(),
+                                                 plateau.model.state_dict().values()))
+    straight = _trainer(standin, seed=1)
+    straight.fit(2)
+    # an interrupt in the middle of epoch 2 (the 6th step): history kept, checkpoint written
+    interrupted = _trainer(standin, seed=1, checkpoint_path=tmp_path / "b.pt", metrics_path=tmp_path / "m.json")
+    real_batch, calls = interrupted._train_batch, {"n": 0}
+
+    def stop_on_sixth(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_batch(*args)
+
+    monkeypatch.setattr(interrupted, "_train_batch", stop_on_sixth)
+    history = interrupted.fit(2)
+    assert len(history.iter_losses) == 5 and len(history) == 1
+    assert (tmp_path / "b.pt").is_file()
+    assert len(json.loads((tmp_path / "m.json").read_text())["epochs"]) == 1
+    finished = _trainer(standin, seed=7, checkpoint_path=tmp_path / "b.pt").resume()
+    finished.fit(2)
+    assert finished.history.iter_losses == straight.history.iter_losses
+    assert [e["test_acc"] for e in finished.history.epochs] == straight.history.test_acc
+
+
+def test_budgets_stop_early_and_record_the_epoch(standin):
+    t = _trainer(standin)
+    h = t.fit(5, max_steps=3)
+    assert t.step == 3 and len(h) == 1 and h.epochs[0]["steps"] == 3
+    t2 = _trainer(standin)
+    h2 = t2.fit(50, time_budget=0.01)
+    assert t2.step == 1 and len(h2) == 1  # at least one step, then stop
+
+
+def test_standin_is_learnable_beyond_chance():
+    """The stand-in must teach something in a few hundred steps, or quick mode shows nothing."""
+    data = make_standin(1024, 256, seed=0)
+    seed_everything(0)
+    model = AttentionCNN(attention="none", width=16)
+    t = Trainer(model, *data, get_recipe("fast", batch_size=64, lr=0.1, eval_batch_size=256),
+                device="cpu", progress=False, live_plot=False)
+    h = t.fit(3)
+    assert h.test_acc[-1] > 30.0, h.test_acc  # chance is 10%
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+def test_checkpoints_load_safely_and_refuse_other_models(standin, tmp_path):
+    t = _trainer(standin, attention="cbam", checkpoint_path=tmp_path / "c.pt")
+    t.fit(1)
+    ckpt = load_checkpoint(tmp_path / "c.pt")
+    assert {"model", "optimizer", "scheduler", "history", "config", "rng"} <= set(ckpt)
+    assert ckpt["config"]["model"] == {"class": "AttentionCNN", "attention": "cbam", "width": 16, "num_classes": 10}
+    same = AttentionCNN(attention="cbam", width=16)
+    load_checkpoint(tmp_path / "c.pt", same)
+    assert torch.equal(same.conv1[0].weight, t.model.conv1[0].weight)
+    with pytest.raises(CheckpointError, match="attention='cbam'.*attention='none'"):
+        load_checkpoint(tmp_path / "c.pt", AttentionCNN(attention="none", width=16))
+    with pytest.raises(CheckpointError, match="width=32"):
+        load_checkpoint(tmp_path / "c.pt", AttentionCNN(attention="cbam", width=32))
+    # a plain state_dict of another architecture: the message names a mismatching tensor
+    torch.save(AttentionCNN(attention="se", width=16).state_dict(), tmp_path / "se.pt")
+    with pytest.raises(CheckpointError, match="missing|unexpected"):
+        load_checkpoint(tmp_path / "se.pt", same)
+    # damaged: truncated
+    data = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "bad.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(tmp_path / "bad.pt", same)
+    # not tensors only: refused by weights_only, with a clear message
+    torch.save({"model": {}, "evil": History()}, tmp_path / "obj.pt")
+    with pytest.raises(CheckpointError, match="not loaded for safety|damaged"):
+        load_checkpoint(tmp_path / "obj.pt")
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "nothing.pt")
+    # resuming with another recipe is refused too
+    other = _trainer(standin, attention="cbam", recipe=get_recipe("seed", batch_size=32))
+    with pytest.raises(CheckpointError, match="recipe"):
+        other.resume(tmp_path / "c.pt")
+
+
+def test_train_model_writes_checkpoint_and_metrics(tmp_path, standin):
+    trainer = train_model("se", profile="quick", data=standin, out_dir=tmp_path, epochs=1, width=16,
+                          progress=False, live_plot=False, device="cpu")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    record = metrics["epochs"][0]
+    assert set(record) >= {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+    assert (tmp_path / "checkpoint.pt").is_file() and trainer.model.attention == "se"
+
+
+# ---- recipes and profiles -----------------------------------------------------------------------
+
+def test_seed_recipe_is_the_seeds():
+    r = RECIPES["seed"]
+    assert (r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs) == ("adam", 1e-3, 1e-4, 128, 50)
+    model = nn.Linear(2, 2)
+    opt = r.make_optimizer(model)
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["weight_decay"] == 1e-4
+    sched = r.make_scheduler(opt)
+    assert isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (sched.mode, sched.factor, sched.patience) == ("min", 0.5, 5)
+    crit = r.make_criterion()
+    assert isinstance(crit, nn.CrossEntropyLoss) and crit.label_smoothing == 0.0
+    fast = RECIPES["fast"]
+    assert fast.optimizer == "sgd" and fast.nesterov and fast.label_smoothing > 0
+    assert isinstance(fast.make_optimizer(model), torch.optim.SGD)
+
+
+def test_one_cycle_warms_up_then_anneals():
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1.0)
+    s = OneCycle(opt, max_lr=0.2, pct_start=0.25, div_factor=25, final_div_factor=1e4)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.2 / 25)
+    lrs = [s.lr_at(p / 100) for p in range(101)]
+    assert max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 25
+    assert lrs[-1] == pytest.approx(0.2 / 1e4)
+    assert all(a <= b for a, b in zip(lrs[:25], lrs[1:26])) and all(a >= b for a, b in zip(lrs[25:], lrs[26:]))
+
+
+def test_profiles_and_selection(monkeypatch):
+    assert set(PROFILES) == {"quick", "laptop", "full"}
+    assert PROFILES["quick"].data == "standin" and PROFILES["full"].width == 64
+    assert PROFILES["full"].recipe == "seed" and PROFILES["full"].epochs == 50
+    assert PROFILES["laptop"].time_budget and PROFILES["laptop"].width < 64
+    monkeypatch.setenv("CBAM_COURSE_PROFILE", "laptop")
+    assert get_profile().name == "laptop"
+    monkeypatch.delenv("CBAM_COURSE_PROFILE")
+    monkeypatch.setenv("CBAM_COURSE_QUICK", "1")
+    assert get_profile().name == "quick"
+    with pytest.raises(ValueError, match="quick"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="seed"):
+        get_recipe("slow")
