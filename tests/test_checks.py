@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import cbam_course
 import learner_impls as li
 from cbam_course import checks
 
@@ -103,7 +104,7 @@ def test_checkers_leave_the_global_rng_alone():
 # ---------------------------------------------------------------- functions: parameter count
 
 @pytest.mark.parametrize("fn", [lambda c, r: 2 * c * (c // r), lambda c, r: c * (c // r) * 2,
-                                lambda c, r: sum(p.numel() for p in __import__("cbam_course").ChannelAttention(c, r).parameters())])
+                                lambda c, r: sum(p.numel() for p in cbam_course.ChannelAttention(c, r).parameters())])
 def test_params_right(fn, capsys):
     assert checks.check_channel_attention_params(fn) is True
 
@@ -193,6 +194,7 @@ def train_step_model_zero_grad(model, images, labels, optimizer, criterion):
 
 
 def test_train_step_right(capsys):
+    assert checks.check_train_step(cbam_course.train_step)   # the package's own
     assert checks.check_train_step(train_step)
     assert checks.check_train_step(train_step_model_zero_grad)
 
@@ -282,6 +284,7 @@ def evaluate_inference_mode(model, loader, criterion, device):
 
 
 def test_evaluate_right(capsys):
+    assert checks.check_evaluate(cbam_course.evaluate)   # the package's own
     assert checks.check_evaluate(evaluate)
     assert checks.check_evaluate(evaluate_inference_mode)
 
