@@ -449,6 +449,7 @@ def plot_metric_curves(curves: Mapping[str, Sequence[float]], ax: Axes | None = 
     for label, values in curves.items():
         v = _to_numpy(values).reshape(-1)
         ax.plot(np.arange(1, v.size + 1), v, marker="o" if v.size < 30 else None, label=label)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs and iterations are whole numbers
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
