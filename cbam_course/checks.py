@@ -15,6 +15,9 @@ Three outcomes:
   An exception inside the learner's code becomes an ``AssertionError`` that says which call
   failed, with the original error chained below it.
 
+Functions here set ``__tracebackhide__``: IPython then shows the learner's frames and the
+line that raised, not the checker's plumbing.
+
 The mistake tables (``_CHANNEL_MISTAKES`` and friends) list the errors learners really make,
 each as the function it computes and the hint shown when the learner's output matches it.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import math
 import re
 from typing import Any, Callable
@@ -57,6 +61,7 @@ class _NotDone(Exception):
 
 def _run(call: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Call learner code; a stub becomes _NotDone, any other error an AssertionError naming ``call``."""
+    __tracebackhide__ = True
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
@@ -64,7 +69,7 @@ def _run(call: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except Exception as err:  # noqa: BLE001 - every learner error is reported the same way
         raise AssertionError(
             f"{call} raised {type(err).__name__}: {err}\n"
-            f"The traceback above (under 'The above exception was the direct cause') shows the line."
+            f"The first traceback above ends at the line of your code that failed."
         ) from err
 
 
@@ -74,6 +79,7 @@ def _checker(kind: str) -> Callable:
     def decorate(check: Callable[[Any, str], str]) -> Callable[[Any], bool]:
         @functools.wraps(check)
         def wrapper(obj: Any) -> bool:
+            __tracebackhide__ = True
             if kind == "class" and not isinstance(obj, type):
                 raise TypeError(
                     f"{check.__name__} expects the class itself, not {type(obj).__name__}(...): "
@@ -92,6 +98,10 @@ def _checker(kind: str) -> Callable:
             print(f"✔ {name} is correct: {verified}")
             return True
 
+        # help() shows what a learner passes: the class or function, nothing else
+        signature = inspect.signature(check)
+        first = next(iter(signature.parameters.values()))
+        wrapper.__signature__ = signature.replace(parameters=[first], return_annotation=bool)
         return wrapper
 
     return decorate
@@ -307,6 +317,7 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
     missing is reported with the shapes found, which usually points at the mistake. A module
     whose forward still raises NotImplementedError on ``probe`` is reported as not done first.
     """
+    __tracebackhide__ = True
     if _still_a_stub(module, probe):
         raise _NotDone()
     extra_hint = (_ratio_hint(channels, ratio) if channels else "") + (_kernel_hint(kernel) if kernel else "")
@@ -388,6 +399,7 @@ _SHAPE_HINT = ("\nPrint x.shape after each line of forward: channel descriptors 
 
 
 def _forward(module: nn.Module, built: str, x: torch.Tensor) -> Any:
+    __tracebackhide__ = True
     call = f"{built}.forward(x with shape {tuple(x.shape)})"
     try:
         with torch.no_grad():
@@ -406,6 +418,7 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula,
     into each other, the table of known ``mistakes``, then ``probes`` (properties any right
     answer has, e.g. weights in (0, 1) constant over space), then a generic message.
     """
+    __tracebackhide__ = True
     y = _forward(module, built, x)
     if not isinstance(y, torch.Tensor):
         raise _fail(name, f"{built}.forward returned {type(y).__name__}; it should return a tensor "
@@ -503,6 +516,7 @@ def _spatial_probes(forward, x, y) -> str | None:
 
 
 def _build(cls, name: str, args: tuple, kwargs: dict) -> tuple[nn.Module, str]:
+    __tracebackhide__ = True
     shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     built = f"{name}({shown})"
     module = _run(built, cls, *args, **kwargs)
@@ -529,6 +543,7 @@ _CBAM_CASES = [(64, 16, 7, 8, 8), (32, 4, 3, 5, 7), (48, 8, 5, 6, 6), (64, None,
 @_checker("class")
 def check_channel_attention(cls: type, name: str = "") -> str:
     """Check ``cls(in_channels, ratio=16)``: forward(x) = x * sigmoid(MLP(avg) + MLP(max))."""
+    __tracebackhide__ = True
     for c, r, h, w in _CHANNEL_CASES:
         module, built = _build(cls, name, (c,), _ratio_kwargs(r))
         ratio = r or 16
@@ -547,6 +562,7 @@ def check_channel_attention(cls: type, name: str = "") -> str:
 @_checker("class")
 def check_spatial_attention(cls: type, name: str = "") -> str:
     """Check ``cls(kernel_size=7)``: forward(x) = x * sigmoid(conv(cat[mean_c(x), max_c(x)]))."""
+    __tracebackhide__ = True
     for k, h, w in _KERNEL_CASES:
         module, built = _build(cls, name, (), {} if k is None else {"kernel_size": k})
         k = k or 7
@@ -561,6 +577,7 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
 
 
 def _check_two_stage(cls, name, reference, mistakes, order) -> None:
+    __tracebackhide__ = True
     for c, r, k, h, w in _CBAM_CASES:
         kwargs = _ratio_kwargs(r)
         if k is not None:
@@ -583,6 +600,7 @@ def _check_two_stage(cls, name, reference, mistakes, order) -> None:
 @_checker("class")
 def check_cbam(cls: type, name: str = "") -> str:
     """Check ``cls(in_channels, ratio=16, kernel_size=7)``: channel attention, then spatial."""
+    __tracebackhide__ = True
     _check_two_stage(cls, name, cbam_reference, _CBAM_MISTAKES, "CBAM (channel, then spatial)")
     return ("channel attention then spatial attention, ratio and kernel_size honoured (defaults 16 "
             f"and 7); matches the seed's CBAM on {len(_CBAM_CASES)} sizes with known weights.")
@@ -591,6 +609,7 @@ def check_cbam(cls: type, name: str = "") -> str:
 @_checker("class")
 def check_spatial_first_cbam(cls: type, name: str = "") -> str:
     """Check lesson 04's variant ``cls(in_channels, ratio=16, kernel_size=7)``: spatial, then channel."""
+    __tracebackhide__ = True
     def reference(x, w1, w2, wc):
         return channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)
 
@@ -602,6 +621,7 @@ def check_spatial_first_cbam(cls: type, name: str = "") -> str:
 @_checker("class")
 def check_se_block(cls: type, name: str = "") -> str:
     """Check ``cls(in_channels, ratio=16)``: SE after Hu et al., with or without biases."""
+    __tracebackhide__ = True
     for c, r, h, w in _CHANNEL_CASES:
         module, built = _build(cls, name, (c,), _ratio_kwargs(r))
         ratio = r or 16
@@ -629,6 +649,7 @@ def check_se_block(cls: type, name: str = "") -> str:
 @_checker("function")
 def check_channel_attention_params(fn: Callable, name: str = "") -> str:
     """Check ``fn(in_channels, ratio) -> int``: the shared bias-free MLP has 2 * C * (C // r) weights."""
+    __tracebackhide__ = True
     cases = [(64, 16), (128, 8), (100, 16), (256, 16), (10, 3)]
     for c, r in cases:
         got = _run(f"{name}({c}, {r})", fn, c, r)
@@ -660,6 +681,7 @@ def check_channel_attention_params(fn: Callable, name: str = "") -> str:
 
 
 def _as_pair(result: Any, call: str, name: str) -> tuple:
+    __tracebackhide__ = True
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise _fail(name, f"{call} returned {_shape(result)}; return a pair: return avg, mx.")
     return tuple(result)
@@ -668,6 +690,7 @@ def _as_pair(result: Any, call: str, name: str) -> tuple:
 @_checker("function")
 def check_channel_descriptors(fn: Callable, name: str = "") -> str:
     """Check ``fn(x) -> (avg, max)``: the per-channel global average and maximum, each (B, C)."""
+    __tracebackhide__ = True
     for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
         x = torch.randn(*shape) + 0.3
         call = f"{name}(x with shape {shape})"
@@ -706,6 +729,7 @@ def check_channel_descriptors(fn: Callable, name: str = "") -> str:
 @_checker("function")
 def check_spatial_descriptors(fn: Callable, name: str = "") -> str:
     """Check ``fn(x) -> (B, 2, H, W)``: channel 0 the mean over channels, channel 1 the max."""
+    __tracebackhide__ = True
     for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
         x = torch.randn(*shape) + 0.3
         call = f"{name}(x with shape {shape})"
@@ -762,6 +786,7 @@ def check_train_step(fn: Callable, name: str = "") -> str:
     The reference does zero_grad, forward, loss, backward, step on a deep copy. The learner's
     model starts with stale gradients already in ``.grad``, so a missing zero_grad shows.
     """
+    __tracebackhide__ = True
     model = _tiny_classifier()
     images, labels = torch.randn(6, 3, 4, 4), torch.randint(0, 4, (6,))
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)  # not the default, so a hard-coded one shows
@@ -839,6 +864,7 @@ def check_evaluate(fn: Callable, name: str = "") -> str:
     As the seed's test loop: model.eval(), torch.no_grad(), loss averaged over batches,
     accuracy = 100 * correct / total. The loader's last batch is smaller, as in real loaders.
     """
+    __tracebackhide__ = True
     model = _EvalProbe()
     with torch.no_grad():
         model.body[2].running_mean.uniform_(-0.5, 0.5)
