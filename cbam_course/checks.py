@@ -307,15 +307,36 @@ def _still_a_stub(module: nn.Module, x: torch.Tensor) -> bool:
     return False
 
 
+def _role_of(p: torch.Tensor, weights: dict[str, torch.Tensor], transposed: bool) -> str | None:
+    shape = _core_shape(p.shape)
+    if transposed and p.dim() == 2:
+        shape = shape[::-1]
+    return next((r for r, w in weights.items() if shape == tuple(w.shape)), None)
+
+
+def _copy_weights(params, weights, biases, transposed: bool = False) -> None:
+    """Copy reference weights into the parameters, by role; ``transposed`` for matrices used as x @ W."""
+    with torch.no_grad():
+        for _, p in params:
+            if p.dim() == 1 and p.numel() in biases:
+                p.copy_(biases[p.numel()])
+            else:
+                w = weights[_role_of(p, weights, transposed)]
+                p.copy_(w.T if transposed and p.dim() == 2 else w.reshape(p.shape))
+
+
 def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                 biases: dict[int, torch.Tensor], describe: dict[str, str], probe: torch.Tensor,
-                channels: int | None = None, ratio: int | None = None, kernel: int | None = None) -> None:
+                channels: int | None = None, ratio: int | None = None, kernel: int | None = None,
+                reference: torch.Tensor | None = None) -> None:
     """Copy ``weights`` (role -> tensor) into the learner's parameters, matched by shape.
 
     Matrices match a role by shape (Linear or 1x1 convolution alike); 1-D parameters are biases,
     set from ``biases`` by length. Every role must be found exactly once; anything left over or
     missing is reported with the shapes found, which usually points at the mistake. A module
     whose forward still raises NotImplementedError on ``probe`` is reported as not done first.
+    A learner who keeps raw matrices and computes ``v @ W`` stores them transposed: when the
+    output misses ``reference`` the transposed reading is tried too.
     """
     __tracebackhide__ = True
     if _still_a_stub(module, probe):
@@ -326,18 +347,15 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                                   for _, p in params) if d), "")
     found = ", ".join(f"{n} {tuple(p.shape)}" for n, p in params) or "none"
     counts = {role: 0 for role in weights}
-    with torch.no_grad():
-        for pname, p in params:
-            if p.dim() == 1 and p.numel() in biases:
-                p.copy_(biases[p.numel()])
-                continue
-            role = next((r for r, w in weights.items() if _core_shape(p.shape) == tuple(w.shape)), None)
-            if role is None:
-                raise _fail(name, f"{diagnosis}It has a parameter I did not expect: {pname} with shape "
-                                  f"{tuple(p.shape)}. Expected only {_expected(weights, describe)}. "
-                                  f"Your parameters: {found}.{extra_hint}")
-            p.copy_(weights[role].reshape(p.shape))
-            counts[role] += 1
+    for pname, p in params:
+        if p.dim() == 1 and p.numel() in biases:
+            continue
+        role = _role_of(p, weights, transposed=False)
+        if role is None:
+            raise _fail(name, f"{diagnosis}It has a parameter I did not expect: {pname} with shape "
+                              f"{tuple(p.shape)}. Expected only {_expected(weights, describe)}. "
+                              f"Your parameters: {found}.{extra_hint}")
+        counts[role] += 1
     for role, n in counts.items():
         if n == 0:
             hint = ("It has no parameters at all: create the layers in __init__ as attributes "
@@ -351,6 +369,24 @@ def _transplant(module: nn.Module, name: str, weights: dict[str, torch.Tensor],
                               f"descriptor? CBAM shares one MLP between the average and the max "
                               f"descriptor: create it once in __init__ and call it twice in forward. "
                               f"Your parameters: {found}.")
+    _copy_weights(params, weights, biases)
+    matrices = [p for _, p in params if p.dim() == 2]
+    if reference is None or not matrices or _quietly_close(module, probe, reference):
+        return
+    if sorted(_role_of(p, weights, True) or "" for p in matrices) == sorted(
+            _role_of(p, weights, False) for p in matrices):
+        _copy_weights(params, weights, biases, transposed=True)
+        if _quietly_close(module, probe, reference):
+            return
+        _copy_weights(params, weights, biases)  # back to the usual reading for the diagnosis
+
+
+def _quietly_close(module: nn.Module, x: torch.Tensor, reference: torch.Tensor) -> bool:
+    try:
+        with torch.no_grad():
+            return _close(module(x.clone()), reference)
+    except Exception:  # noqa: BLE001 - the comparison that follows reports errors properly
+        return False
 
 
 def _diagnose_shape(shape: tuple, channels: int | None, ratio: int | None, kernel: int | None) -> str:
@@ -551,9 +587,9 @@ def check_channel_attention(cls: type, name: str = "") -> str:
         describe = {"fc1": "the MLP's first layer", "fc2": "the MLP's second layer"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c)}
         x = torch.randn(3, c, h, w)
-        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio)
-        _compare(module, name, built, x, channel_attention_reference(x, weights["fc1"], weights["fc2"]),
-                 _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention",
+        expected = channel_attention_reference(x, weights["fc1"], weights["fc2"])
+        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio, reference=expected)
+        _compare(module, name, built, x, expected, _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention",
                  _channel_probes)
     return ("one shared MLP C -> C/r -> C (default ratio 16), sigmoid(MLP(avg) + MLP(max)) scales x; "
             f"matches the seed on {len(_CHANNEL_CASES)} sizes (C, r, H, W) with known weights.")
@@ -568,10 +604,10 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
         k = k or 7
         weights = {"conv": torch.randn(1, 2, k, k) / k}
         x = torch.randn(2, 6, h, w)
+        expected = spatial_attention_reference(x, weights["conv"])
         _transplant(module, name, weights, {1: torch.zeros(1)},
                     {"conv": "the convolution's weight"}, x, kernel=k)
-        _compare(module, name, built, x, spatial_attention_reference(x, weights["conv"]),
-                 _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention", _spatial_probes)
+        _compare(module, name, built, x, expected, _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention", _spatial_probes)
     return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
             f"size kept), sigmoid gate scales x; matches the seed on {len(_KERNEL_CASES)} sizes.")
 
@@ -589,11 +625,13 @@ def _check_two_stage(cls, name, reference, mistakes, order) -> None:
                     "conv": "the spatial convolution's weight"}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c), 1: torch.zeros(1)}
         x = torch.randn(2, c, h, w)
-        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio, kernel=k)
         args = (weights["fc1"], weights["fc2"], weights["conv"])
+        expected = reference(x, *args)
+        _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=ratio, kernel=k,
+                    reference=expected)
         advice = ("If it uses your own ChannelAttention and SpatialAttention, run "
                   "check_channel_attention and check_spatial_attention on them first.")
-        _compare(module, name, built, x, reference(x, *args), mistakes, args, order,
+        _compare(module, name, built, x, expected, mistakes, args, order,
                  lambda forward, x, y: _gate_probe(x, y), advice)
 
 
@@ -631,11 +669,12 @@ def check_se_block(cls: type, name: str = "") -> str:
         describe = {"fc1": "the first fully connected layer (squeeze C -> C/r)",
                     "fc2": "the second fully connected layer (C/r -> C)"}
         x = torch.randn(3, c, h, w)
-        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, x, channels=c, ratio=ratio)
-        b1 = b1 if c // ratio in has_bias else None
-        b2 = b2 if c in has_bias else None
-        args = (weights["fc1"], b1, weights["fc2"], b2)
-        _compare(module, name, built, x, se_reference(x, *args), _SE_MISTAKES, args,
+        args = (weights["fc1"], b1 if c // ratio in has_bias else None,
+                weights["fc2"], b2 if c in has_bias else None)
+        expected = se_reference(x, *args)
+        _transplant(module, name, weights, {c // ratio: b1, c: b2}, describe, x, channels=c, ratio=ratio,
+                    reference=expected)
+        _compare(module, name, built, x, expected, _SE_MISTAKES, args,
                  "SE block (average pool, FC, ReLU, FC, sigmoid, scale)",
                  lambda forward, x, y: _one_weight_per_channel(x, y))
     return ("average pool -> FC C->C/r -> ReLU -> FC C/r->C -> sigmoid scales x (default ratio 16); "

@@ -63,7 +63,22 @@ class CATorchMax(nn.Module):
         return out
 
 
-RIGHT_CHANNEL = [cbam_course.ChannelAttention, CAConv, CATensorOps, CATorchMax]
+class CARawMatrices(nn.Module):
+    """Raw parameters used as v @ W, so stored transposed compared with nn.Linear."""
+
+    def __init__(self, in_channels, ratio=16):
+        super().__init__()
+        hidden = in_channels // ratio
+        self.w_in = nn.Parameter(torch.randn(in_channels, hidden) * 0.1)
+        self.w_out = nn.Parameter(torch.randn(hidden, in_channels) * 0.1)
+
+    def forward(self, x):
+        def mlp(v):
+            return torch.relu(v @ self.w_in) @ self.w_out
+        return x * torch.sigmoid(mlp(x.mean((2, 3))) + mlp(x.amax((2, 3)))).unsqueeze(-1).unsqueeze(-1)
+
+
+RIGHT_CHANNEL = [cbam_course.ChannelAttention, CAConv, CATensorOps, CATorchMax, CARawMatrices]
 
 
 # ---------------------------------------------------------------- channel attention, wrong
@@ -490,7 +505,22 @@ class SERatioIgnored(nn.Module):
         return self.inner(x)
 
 
-RIGHT_SE = [cbam_course.SEBlock, SEConvNoBias]
+class SERawMatrices(nn.Module):
+    """Raw parameters used as v @ W + b."""
+
+    def __init__(self, in_channels, ratio=16):
+        super().__init__()
+        hidden = in_channels // ratio
+        self.w1, self.b1 = nn.Parameter(torch.randn(in_channels, hidden)), nn.Parameter(torch.zeros(hidden))
+        self.w2, self.b2 = nn.Parameter(torch.randn(hidden, in_channels)), nn.Parameter(torch.zeros(in_channels))
+
+    def forward(self, x):
+        s = x.mean((2, 3))
+        e = torch.sigmoid(torch.relu(s @ self.w1 + self.b1) @ self.w2 + self.b2)
+        return x * e[:, :, None, None]
+
+
+RIGHT_SE = [cbam_course.SEBlock, SEConvNoBias, SERawMatrices]
 WRONG_SE = [
     (SEMaxPool, "max pooling"),
     (SEWithMax, "max-pooled branch"),
