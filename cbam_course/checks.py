@@ -67,9 +67,14 @@ def _run(call: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     except NotImplementedError as err:
         raise _NotDone() from err
     except Exception as err:  # noqa: BLE001 - every learner error is reported the same way
+        hint = ""
+        if "device" in str(err):
+            hint = ("\nThe checker runs on the CPU: do not move tensors with a global `device` inside "
+                    "the function or the module; use the `device` argument, or the model's device "
+                    "(next(model.parameters()).device).")
         raise AssertionError(
             f"{call} raised {type(err).__name__}: {err}\n"
-            f"The first traceback above ends at the line of your code that failed."
+            f"The first traceback above ends at the line of your code that failed.{hint}"
         ) from err
 
 

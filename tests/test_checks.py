@@ -88,6 +88,14 @@ def test_exception_in_constructor_names_the_call():
         checks.check_channel_attention(Broken)
 
 
+def test_device_error_gets_a_device_hint():
+    def step_on_meta(model, images, labels, optimizer, criterion):
+        images = images.to("meta")   # like a global `device` that is not the model's
+        return train_step(model, images, labels, optimizer, criterion)
+
+    assert_rejects(checks.check_train_step, step_on_meta, "the checker runs on the cpu")
+
+
 def test_instance_instead_of_class_is_a_clear_type_error():
     with pytest.raises(TypeError, match="the class itself"):
         checks.check_channel_attention(li.CAConv(64))
