@@ -146,6 +146,10 @@ def test_student_makefile_works_without_solutions_and_tests(tmp_path):
     assert pytest_line.endswith(" notebooks exercises"), pytest_line
     assert "needs tests/" in commands  # `make unit` explains instead of failing
     assert "needs solutions/" in _dry_run(out, "exercises")
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "exercises"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "needs solutions/" in done.stdout, done.stdout + done.stderr
+    assert not (out / ".venv").exists(), "explaining a missing folder must not install anything first"
     assert "solutions/" not in _dry_run(out, "help")
     assert "notebooks/01_concepts.ipynb" in _dry_run(out, "lab")
 

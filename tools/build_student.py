@@ -93,7 +93,8 @@ def adapt_makefile(text: str, missing: set[str], present: set[str] = set(FOLDERS
             else:
                 needs.update(absent)
         targets = match.group(1).split()
-        if needs:
+        if needs:  # explain instead; and drop the prerequisites (no need to install for a message)
+            header = " ".join(targets) + ":"
             folders = ", ".join(f"{n}/" for n in sorted(needs))
             new_recipe = [f'\t@echo "make {targets[0]}: not part of the student copy (it needs {folders}, '
                           f'which your instructor keeps)."']
