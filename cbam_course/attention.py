@@ -269,12 +269,13 @@ def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _max_grad(values: torch.Tensor, maxima: torch.Tensor, grad: torch.Tensor,
-              dims: tuple[int, ...]) -> torch.Tensor:
-    """Gradient of ``amax`` over ``dims``: ``grad`` shared evenly between the tied maxima."""
-    hit = values == maxima
-    count = hit.sum(dims, keepdim=True, dtype=values.dtype)
-    return hit * (grad / count)
+def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tensor, grad: torch.Tensor,
+                  dims: tuple[int, ...]) -> None:
+    """Add the gradient of ``amax`` over ``dims`` to ``total``: ``grad`` goes to the positions
+    that hold the maximum, shared evenly between ties. (The 0/1 mask is written as floats:
+    boolean masks cost several times more here.)"""
+    hit = torch.eq(values, maxima, out=torch.empty_like(values))
+    total.addcmul_(hit, grad / hit.sum(dims, keepdim=True))
 
 
 class _FusedCBAM(torch.autograd.Function):
@@ -319,7 +320,7 @@ class _FusedCBAM(torch.autograd.Function):
             (1, 1), False, (0, 0), 1, (True, ctx.needs_input_grad[3], False))
         # y: directly (g * sa), through the channel mean, through the channel max
         g_y = torch.addcmul(g_s[:, :1] / c, g, sa)
-        g_y += _max_grad(y, s[:, 1:], g_s[:, 1:], (1,))
+        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], (1,))
         # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
         g_z = (g_y * x).sum((2, 3)) * (ca * (1 - ca)).view(b, c)
         g_z2 = torch.cat([g_z, g_z])
@@ -329,7 +330,7 @@ class _FusedCBAM(torch.autograd.Function):
         g_d = g_h @ w1
         # x: directly (g_y * ca), through the spatial average, through the spatial max
         g_x = torch.addcmul((g_d[:b] / (hh * ww)).view(b, c, 1, 1), g_y, ca)
-        g_x += _max_grad(x, mx.view(b, c, 1, 1), g_d[b:].view(b, c, 1, 1), (2, 3))
+        _add_max_grad(g_x, x, mx.view(b, c, 1, 1), g_d[b:].view(b, c, 1, 1), (2, 3))
         return g_x, g_w1, g_w2, g_conv
 
 
