@@ -88,7 +88,8 @@ def _checker(kind: str) -> Callable:
             if kind == "class" and not isinstance(obj, type):
                 raise TypeError(
                     f"{check.__name__} expects the class itself, not {type(obj).__name__}(...): "
-                    f"write {check.__name__}(MyClass), without parentheses after the class name."
+                    f"write {check.__name__}({type(obj).__name__}), without parentheses after the "
+                    f"class name."
                 )
             if kind == "function" and (isinstance(obj, type) or not callable(obj)):
                 raise TypeError(f"{check.__name__} expects a function, got {obj!r}.")
@@ -419,9 +420,8 @@ def _mlp_weights(c: int, r: int) -> dict[str, torch.Tensor]:
 
 def _ratio_hint(c: int, r: int) -> str:
     return (f" With in_channels={c} and ratio={r} the hidden layer has {c} // {r} = {c // r} units: "
-            f"Linear({c}, {c // r}) then Linear({c // r}, {c}) (or 1x1 convolutions), without "
-            f"biases as in the seed (biases are allowed, I set them to zero). If you see ({c}, {c}), "
-            f"the ratio was ignored.")
+            f"Linear({c}, {c // r}) then Linear({c // r}, {c}) (or 1x1 convolutions; biases are "
+            f"optional). If you see ({c}, {c}), the ratio was ignored.")
 
 
 def _kernel_hint(k: int) -> str:
