@@ -260,3 +260,12 @@ def test_profiles_and_selection(monkeypatch):
         get_profile("huge")
     with pytest.raises(ValueError, match="seed"):
         get_recipe("slow")
+
+
+def test_mixed_precision_and_channels_last_path_runs(standin):
+    """The CUDA configuration (autocast + channels_last), exercised on the CPU in bfloat16."""
+    t = _trainer(standin, amp=True, channels_last=True)
+    assert t.amp and t.amp_dtype == torch.bfloat16 and t.channels_last
+    h = t.fit(1, max_steps=2)
+    assert len(h.iter_losses) == 2 and all(0 < x < 10 for x in h.iter_losses)
+    assert t.model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
