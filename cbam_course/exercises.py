@@ -15,8 +15,9 @@ The output is deterministic (same bytes every run), so :func:`stale_exercises` c
 the committed exercises are what the solutions would give.
 
 Cells with solution regions carry nbgrader's cell metadata, so instructors can use ``solutions/``
-as an nbgrader source. The generator adds it to a solution notebook when it is missing: that is the
-only change it ever makes to ``solutions/``.
+as an nbgrader source: code answers are autograded-answer cells, markdown answers manually graded
+ones (1 point, change it freely). The generator adds the metadata to a solution notebook when it is
+missing: that is the only change it ever makes to ``solutions/``.
 """
 from __future__ import annotations
 
@@ -94,26 +95,41 @@ def _has_region(cell) -> bool:
         line.strip().startswith(BEGIN) for line in cell.source.split("\n"))
 
 
+MARKDOWN_POINTS = 1
+
+
 def add_nbgrader_metadata(nb, notebook_name: str) -> bool:
     """Give each solution cell nbgrader's metadata if it has none. Returns True if ``nb`` changed.
 
-    The ``grade_id`` is ``<notebook stem>-<cell index>`` when first added, and never changes after
-    that (a later cell gets a suffix if its id is taken), so nbgrader's records stay valid.
+    Code cells become nbgrader "autograded answer" cells (``grade: false, solution: true``; the
+    check cell after them does the judging). Markdown cells become "manually graded answer" cells
+    (``grade: true, solution: true`` with ``points``), because nbgrader rejects a markdown
+    solution cell that is not graded; one left in that state by an older version of this tool is
+    completed the same way. The ``grade_id`` is ``<notebook stem>-<cell index>`` when first added
+    and never changes after that (a later cell gets a suffix if its id is taken), so nbgrader's
+    records stay valid. Nothing else in a solution notebook is ever changed.
     """
     stem = Path(notebook_name).stem
     taken = {c.metadata["nbgrader"].get("grade_id") for c in nb.cells if "nbgrader" in c.metadata}
     changed = False
     for index, cell in enumerate(nb.cells):
-        if not _has_region(cell) or "nbgrader" in cell.metadata:
+        if not _has_region(cell):
             continue
-        grade_id, n = f"{stem}-{index}", 1
-        while grade_id in taken:
-            n += 1
-            grade_id = f"{stem}-{index}-{n}"
-        taken.add(grade_id)
-        cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
-                                     "schema_version": 3, "solution": True}
-        changed = True
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            grade_id, n = f"{stem}-{index}", 1
+            while grade_id in taken:
+                n += 1
+                grade_id = f"{stem}-{index}-{n}"
+            taken.add(grade_id)
+            cell.metadata["nbgrader"] = {"grade": False, "grade_id": grade_id, "locked": False,
+                                         "schema_version": 3, "solution": True}
+            meta = cell.metadata["nbgrader"]  # nbformat stores a converted copy: edit that one
+            changed = True
+        if cell.cell_type == "markdown" and meta.get("solution") and not meta.get("grade"):
+            meta["grade"] = True
+            meta.setdefault("points", MARKDOWN_POINTS)
+            changed = True
     return changed
 
 

@@ -108,7 +108,8 @@ def test_generate_clears_marks_and_is_deterministic(tmp_path):
     meta = [c.metadata.get("nbgrader") for c in sol.cells]
     assert meta[0] is None and meta[2] is None
     assert meta[1] == {"grade": False, "grade_id": "07_demo-1", "locked": False, "schema_version": 3, "solution": True}
-    assert meta[3]["grade_id"] == "07_demo-3"
+    assert meta[3] == {"grade": True, "grade_id": "07_demo-3", "locked": False, "points": 1,
+                       "schema_version": 3, "solution": True}  # nbgrader grades markdown answers by hand
     assert [c.metadata.get("nbgrader") for c in out.cells] == meta     # exercises keep it
     assert sol.cells[2].outputs and "42" in sol.cells[1].source       # the solution keeps its content
 
@@ -119,6 +120,43 @@ def test_generate_clears_marks_and_is_deterministic(tmp_path):
     assert out.cells[2].outputs == [] and out.cells[2].execution_count is None
     assert out.cells[3].source == "Answer:\nYOUR ANSWER HERE"
     assert [c.id for c in out.cells] == ["c0", "c1", "c2", "c3"]
+
+
+def _nbgrader_problems(nb):
+    """nbgrader's own rules for cell metadata (nbgraderformat v3), restated: nbgrader is not a dependency."""
+    problems, ids = [], set()
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if ex.BEGIN in cell.source and not meta:
+            problems.append(f"cell {index}: solution region without nbgrader metadata")
+        if not meta:
+            continue
+        if meta.get("schema_version") != 3 or not meta.get("grade_id"):
+            problems.append(f"cell {index}: needs schema_version 3 and a grade_id")
+        if meta.get("grade") and "points" not in meta:
+            problems.append(f"cell {index}: a grade cell needs points")
+        if cell.cell_type == "markdown" and bool(meta.get("grade")) != bool(meta.get("solution")):
+            problems.append(f"cell {index}: a markdown answer must be both grade and solution")
+        if meta.get("grade_id") in ids:
+            problems.append(f"cell {index}: duplicate grade_id {meta['grade_id']}")
+        ids.add(meta.get("grade_id"))
+    return problems
+
+
+def test_solutions_are_a_valid_nbgrader_source():
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        problems = _nbgrader_problems(nbformat.read(path, as_version=4))
+        assert not problems, f"{path.name}: " + "; ".join(problems) + ". Fix: run `make exercises`."
+
+
+def test_markdown_answer_left_ungraded_is_completed():
+    nb = _solution_notebook()
+    nb.cells[3].metadata["nbgrader"] = {"grade": False, "grade_id": "old", "locked": False,
+                                        "schema_version": 3, "solution": True}
+    assert ex.add_nbgrader_metadata(nb, "07_demo.ipynb")
+    assert nb.cells[3].metadata["nbgrader"] == {"grade": True, "grade_id": "old", "locked": False,
+                                                "points": 1, "schema_version": 3, "solution": True}
+    assert _nbgrader_problems(nb) == []
 
 
 def test_existing_grade_ids_are_kept(tmp_path):
