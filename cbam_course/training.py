@@ -660,13 +660,15 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     """Build an :class:`~cbam_course.models.AttentionCNN` and train it as a profile says.
 
     Anything not given comes from the profile (default :func:`~cbam_course.recipes.get_profile`):
-    recipe, epochs, width, time budget, step budget. With ``out_dir`` the run writes
+    recipe, epochs, width, time budget, step budget. A time budget counts from this call, so it
+    includes loading the data and every evaluation. With ``out_dir`` the run writes
     ``checkpoint.pt`` and ``metrics.json`` there after every epoch; ``resume=True`` continues
     from that checkpoint up to ``epochs``. Returns the :class:`Trainer` (``.model``,
     ``.history``).
     """
     from .runtime import seed_everything
 
+    started = time.perf_counter()
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     recipe_obj = get_recipe(recipe or profile.recipe)
     width = width or profile.width
@@ -686,5 +688,7 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
         if out is None:
             raise ValueError("resume=True needs out_dir, the folder that holds checkpoint.pt.")
         trainer.resume()
+    if time_budget is not None:  # the budget covers the whole run: loading data counts too
+        time_budget = max(1e-3, time_budget - (time.perf_counter() - started))
     trainer.fit(epochs, time_budget=time_budget, max_steps=max_steps)
     return trainer
