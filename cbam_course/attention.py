@@ -242,15 +242,15 @@ class SEBlock(nn.Module):
 
 
 def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
-    """Fuse on plain CPU float tensors only: on GPUs, under autocast or under torch.compile
-    (which fuses the plain path itself), the plain modules are the better choice."""
+    """Fuse on CPU tensors only (float32, float64, or bfloat16 under CPU autocast): on GPUs,
+    and under torch.compile (which fuses the plain path itself), the plain modules are the
+    better choice."""
     return (
         module.fused
         and isinstance(x, torch.Tensor)
         and x.dim() == 4
         and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and not torch.is_autocast_enabled("cpu")
+        and x.dtype in (torch.float32, torch.float64, torch.bfloat16)
         and not torch.compiler.is_compiling()
         and not torch.jit.is_scripting()
         and type(module.channel_attention) is ChannelAttention
@@ -288,6 +288,13 @@ class _FusedCBAM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w1, w2, conv_w):
+        # Under CPU autocast x arrives in bfloat16: compute in x's dtype, as autocast would.
+        ctx.weight_dtype = w1.dtype
+        with torch.autocast("cpu", enabled=False):
+            return _FusedCBAM._forward(ctx, x, w1.to(x.dtype), w2.to(x.dtype), conv_w.to(x.dtype))
+
+    @staticmethod
+    def _forward(ctx, x, w1, w2, conv_w):
         b, c = x.shape[:2]
         # channel attention: both descriptors through the shared MLP as one (2B, C) batch
         avg, mx = x.mean((2, 3)), x.amax((2, 3))
@@ -331,7 +338,8 @@ class _FusedCBAM(torch.autograd.Function):
         # x: directly (g_y * ca), through the spatial average, through the spatial max
         g_x = torch.addcmul((g_d[:b] / (hh * ww)).view(b, c, 1, 1), g_y, ca)
         _add_max_grad(g_x, x, mx.view(b, c, 1, 1), g_d[b:].view(b, c, 1, 1), (2, 3))
-        return g_x, g_w1, g_w2, g_conv
+        dtype = ctx.weight_dtype
+        return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype)
 
 
 def _memory_format(x: torch.Tensor) -> torch.memory_format:

@@ -140,3 +140,25 @@ def test_training_step_gradients_match_the_seed_cnn():
         grads.append([p.grad for p in model.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
+
+
+def test_fused_cbam_under_cpu_autocast_is_the_plain_path():
+    """In bfloat16 (CPU autocast, the laptop profile's fast mode) both paths agree to bf16's precision."""
+    torch.manual_seed(0)
+    m = cc.CBAM(32, ratio=8)
+    x = torch.randn(2, 32, 8, 8)
+    results = []
+    for fused in (True, False):
+        m.fused = fused
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, gx, gp = _grads(m, x.to(torch.bfloat16))
+        assert out.dtype == torch.bfloat16 and all(g.dtype == torch.float32 for g in gp)
+        results.append([out.float(), gx.float(), *gp])
+    (out_a, gx_a, *gp_a), (out_b, gx_b, *gp_b) = results
+    torch.testing.assert_close(out_a, out_b, atol=3e-2, rtol=3e-2)
+    for a, b in zip(gp_a, gp_b):
+        torch.testing.assert_close(a, b, atol=3e-2, rtol=3e-2)
+    # bfloat16 rounding makes ties in the channel max common; there the fused path splits the
+    # gradient between the tied channels and the plain path gives it to one, so allow a few.
+    far = ~torch.isclose(gx_a, gx_b, atol=3e-2, rtol=3e-2)
+    assert far.float().mean() < 0.005, f"{int(far.sum())} of {far.numel()} input gradients differ"
