@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 MODES = ("quick", "laptop", "full")
 QUICK_ENV, PROFILE_ENV = "CBAM_COURSE_QUICK", "CBAM_COURSE_PROFILE"
@@ -86,7 +89,11 @@ def run_notebook(path: Path, mode: str, timeout: int | None = -1, measure_memory
         if nb.nbformat_minor < 5:
             probe.pop("id", None)
         nb.cells.append(probe)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT[mode] if timeout == -1 else timeout,
+    sockets = tempfile.mkdtemp(prefix="cbam-kernel-")
+    # IPC sockets, not TCP ports: on a shared machine another process can take a TCP port between
+    # the moment it is chosen and the moment the kernel binds it, and the run then waits forever.
+    config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+    client = NotebookClient(nb, config=config, timeout=CELL_TIMEOUT[mode] if timeout == -1 else timeout,
                             kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
     error = None
     start = time.perf_counter()
@@ -99,6 +106,8 @@ def run_notebook(path: Path, mode: str, timeout: int | None = -1, measure_memory
             text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # tracebacks come coloured
             lines = [line for line in text.splitlines() if line.strip()]
             error = lines[-1] if lines else type(exc).__name__
+        finally:
+            shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.perf_counter() - start
     peak = None
     if measure_memory:
