@@ -414,6 +414,7 @@ class Trainer:
         self.step = 0    # optimizer steps taken
         self.target_epochs = self.recipe.epochs
         self._partial = self._empty_partial()
+        self._in_flight = False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
                        "train_data": train_data.description, "test_data": test_data.description,
                        "is_standin": bool(train_data.is_standin), **(config or {})}
@@ -529,55 +530,24 @@ class Trainer:
         if max_steps is not None:
             planned = min(planned, self.step + max_steps)
         start_step, t0 = self.step, time.perf_counter()
-        # Before the first evaluation, guess its cost from the training speed (forward only ~1/3).
         eval_seconds = None
         stop = False
         epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc="epochs", unit="epoch",
                          disable=not self.progress, dynamic_ncols=True)
-        in_flight = False
+        self._in_flight = False
         losses: list[torch.Tensor] = []
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         epoch_t0 = time.perf_counter() - self._partial["seconds"]
         try:
             while self.epoch < self.target_epochs and not stop:
-                self.model.train()
+                if self._partial.get("trained"):
+                    pass  # this epoch's training finished before an interrupt: evaluate it
+                elif self._out_of_time(t0, time_budget, start_step, eval_seconds):
+                    break  # no time left for another epoch's steps and its evaluation
+                else:
+                    stop = self._train_epoch(losses, correct, t0, planned, start_step, steps_per_epoch,
+                                             time_budget, max_steps, eval_seconds)
                 epoch_t0 = time.perf_counter() - self._partial["seconds"]
-                bar = tqdm(total=steps_per_epoch, initial=self._partial["steps"], leave=False,
-                           desc=f"epoch {self.epoch + 1}/{self.target_epochs}", unit="batch",
-                           disable=not self.progress, dynamic_ncols=True)
-                for images, labels in self.train_loader:
-                    if isinstance(self.scheduler, OneCycle):
-                        progress = self.step / max(planned, 1)
-                        if time_budget:
-                            progress = max(progress, (time.perf_counter() - t0) / time_budget)
-                        self.scheduler.set_progress(progress)
-                    in_flight = True
-                    loss, right = self._train_batch(images, labels)
-                    losses.append(loss)
-                    correct += right
-                    self.step += 1
-                    self._partial["steps"] += 1
-                    self._partial["seen"] += labels.shape[0]
-                    in_flight = False
-                    bar.update(1)
-                    if self._partial["steps"] % 20 == 0 or self.device.type == "cpu":
-                        self._flush(losses, correct)
-                        correct.zero_()
-                        bar.set_postfix(loss=f"{self.history.iter_losses[-1]:.3f}", refresh=False)
-                        self.live.update(self.history)
-                    elapsed = time.perf_counter() - t0
-                    if max_steps is not None and self.step - start_step >= max_steps:
-                        stop = True
-                    if time_budget is not None:
-                        per_image = elapsed / max(1, (self.step - start_step) * self.recipe.batch_size)
-                        guess = eval_seconds if eval_seconds is not None else per_image * len(self.test_loader.data) / 3
-                        if elapsed + 1.2 * guess >= time_budget:
-                            stop = True
-                    if stop:
-                        break
-                bar.close()
-                self._flush(losses, correct)
-                correct.zero_()
                 t_eval = time.perf_counter()
                 test_loss, test_acc = self.evaluate()
                 eval_seconds = time.perf_counter() - t_eval
@@ -590,14 +560,74 @@ class Trainer:
                 self.save()
         except KeyboardInterrupt:
             self._flush(losses, correct)
-            if self.epoch < self.target_epochs:
+            if self._partial.get("trained"):  # stopped while evaluating
                 self._partial["seconds"] = time.perf_counter() - epoch_t0
-            saved = self.save(last_batch_done=not in_flight)
+            saved = self.save(last_batch_done=not self._in_flight)
             print(f"Interrupted after {self.step} steps ({self.epoch} epochs done). History kept"
                   + (f"; checkpoint written to {saved} (resume from it to go on)." if saved else "."))
         finally:
             epoch_bar.close()
         return self.history
+
+    def _out_of_time(self, t0: float, time_budget: float | None, start_step: int,
+                     eval_seconds: float | None) -> bool:
+        """True when the time budget cannot fit one more step plus an evaluation."""
+        if time_budget is None:
+            return False
+        elapsed = time.perf_counter() - t0
+        steps = self.step - start_step
+        if steps == 0:
+            return elapsed >= time_budget
+        per_image = elapsed / (steps * self.recipe.batch_size)
+        # Before the first evaluation, guess its cost from the training speed (forward only ~1/3).
+        guess = eval_seconds if eval_seconds is not None else per_image * len(self.test_loader.data) / 3
+        return elapsed + 1.2 * guess >= time_budget
+
+    def _train_epoch(self, losses: list, correct: torch.Tensor, t0: float, planned: int, start_step: int,
+                     steps_per_epoch: int, time_budget: float | None, max_steps: int | None,
+                     eval_seconds: float | None) -> bool:
+        """Train through (the rest of) one epoch; returns True when a budget says stop."""
+        from tqdm.auto import tqdm
+
+        self.model.train()
+        epoch_t0 = time.perf_counter() - self._partial["seconds"]
+        stop = False
+        bar = tqdm(total=steps_per_epoch, initial=self._partial["steps"], leave=False,
+                   desc=f"epoch {self.epoch + 1}/{self.target_epochs}", unit="batch",
+                   disable=not self.progress, dynamic_ncols=True)
+        try:
+            for images, labels in self.train_loader:
+                if isinstance(self.scheduler, OneCycle):
+                    progress = self.step / max(planned, 1)
+                    if time_budget:
+                        progress = max(progress, (time.perf_counter() - t0) / time_budget)
+                    self.scheduler.set_progress(progress)
+                self._in_flight = True
+                loss, right = self._train_batch(images, labels)
+                losses.append(loss)
+                correct += right
+                self.step += 1
+                self._partial["steps"] += 1
+                self._partial["seen"] += labels.shape[0]
+                self._in_flight = False
+                bar.update(1)
+                if self._partial["steps"] % 20 == 0 or self.device.type == "cpu":
+                    self._flush(losses, correct)
+                    bar.set_postfix(loss=f"{self.history.iter_losses[-1]:.3f}", refresh=False)
+                    self.live.update(self.history)
+                if max_steps is not None and self.step - start_step >= max_steps:
+                    stop = True
+                if self._out_of_time(t0, time_budget, start_step, eval_seconds):
+                    stop = True
+                if stop:
+                    self.train_loader.end_epoch()  # a budget ends this epoch here
+                    break
+        finally:
+            bar.close()
+            self._partial["seconds"] = time.perf_counter() - epoch_t0
+        self._flush(losses, correct)
+        self._partial["trained"] = True
+        return stop
 
     def _flush(self, losses: list[torch.Tensor], correct: torch.Tensor) -> None:
         """Move the per-step losses to the history (one host sync for many steps)."""
@@ -607,6 +637,7 @@ class Trainer:
             self._partial["loss_sum"] += sum(values)
             losses.clear()
         self._partial["correct"] += int(correct.item())
+        correct.zero_()
 
     def _end_epoch(self, test_loss: float, test_acc: float, seconds: float) -> None:
         p = self._partial

@@ -151,6 +151,15 @@ def test_resume_after_an_epoch_and_after_an_interrupt_is_exact(standin, tmp_path
     finished.fit(2)
     assert finished.history.iter_losses == straight.history.iter_losses
     assert [e["test_acc"] for e in finished.history.epochs] == straight.history.test_acc
+    # an interrupt while evaluating epoch 1: the resumed run evaluates it, then trains epoch 2
+    during_eval = _trainer(standin, seed=1, checkpoint_path=tmp_path / "e.pt")
+    monkeypatch.setattr(during_eval, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    during_eval.fit(2)
+    assert len(during_eval.history.iter_losses) == 4 and len(during_eval.history) == 0
+    finished = _trainer(standin, seed=7, checkpoint_path=tmp_path / "e.pt").resume()
+    finished.fit(2)
+    assert finished.step == 8 and finished.history.iter_losses == straight.history.iter_losses
+    assert finished.history.test_acc == straight.history.test_acc
 
 
 def test_budgets_stop_early_and_record_the_epoch(standin):
