@@ -269,13 +269,53 @@ def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+# Reductions over channels (dim 1) or positions (dims 2, 3) of a (B, C, H, W) tensor. torch's
+# own are fast in float32; in bfloat16 (CPU autocast) some of its CPU kernels are ~15x slower
+# than a pass over the data should be (sums and means in any layout, amax over channels or
+# positions in channels_last), so there sums become matrix products with a ones vector and
+# maxima use the pooling kernel or a halving tree.
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+def _sum(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
+    """``x.sum(1, keepdim=True)`` (B, 1, H, W) or ``x.sum((2, 3), keepdim=True)`` (B, C, 1, 1)."""
+    b, c, h, w = x.shape
+    dims = (1,) if over_channels else (2, 3)
+    if x.dtype != torch.bfloat16 or not (x.is_contiguous() or _channels_last(x)):
+        return x.sum(dims, keepdim=True)
+    if x.is_contiguous():  # NCHW: (B, C, HW)
+        flat = x.view(b, c, h * w)
+        out = x.new_ones(1, c) @ flat if over_channels else flat @ x.new_ones(h * w, 1)
+    else:  # channels_last: (B, HW, C)
+        flat = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        out = flat @ x.new_ones(c, 1) if over_channels else x.new_ones(1, h * w) @ flat
+    return out.view(b, 1, h, w) if over_channels else out.view(b, c, 1, 1)
+
+
+def _amax(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
+    """``x.amax(1, keepdim=True)`` (B, 1, H, W) or ``x.amax((2, 3), keepdim=True)`` (B, C, 1, 1)."""
+    if x.dtype != torch.bfloat16 or not _channels_last(x):
+        return x.amax(1 if over_channels else (2, 3), keepdim=True)
+    if not over_channels:
+        return F.max_pool2d(x, x.shape[2:])
+    t = x.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous: halve the channels until one is left
+    while t.shape[-1] > 1:
+        n = t.shape[-1]
+        half = torch.maximum(t[..., : n // 2], t[..., n // 2: n // 2 * 2])
+        t = torch.cat([half, t[..., n // 2 * 2:]], dim=-1) if n % 2 else half
+    return t.permute(0, 3, 1, 2)
+
+
 def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tensor, grad: torch.Tensor,
-                  dims: tuple[int, ...]) -> None:
-    """Add the gradient of ``amax`` over ``dims`` to ``total``: ``grad`` goes to the positions
-    that hold the maximum, shared evenly between ties. (The 0/1 mask is written as floats:
-    boolean masks cost several times more here.)"""
+                  over_channels: bool) -> None:
+    """Add the gradient of the max over channels or positions to ``total``: ``grad`` goes to
+    the positions that hold the maximum, shared evenly between ties. (The 0/1 mask is written
+    as floats: boolean masks cost several times more here.)"""
     hit = torch.eq(values, maxima, out=torch.empty_like(values))
-    total.addcmul_(hit, grad / hit.sum(dims, keepdim=True))
+    total.addcmul_(hit, grad / _sum(hit, over_channels))
 
 
 class _FusedCBAM(torch.autograd.Function):
@@ -295,16 +335,16 @@ class _FusedCBAM(torch.autograd.Function):
 
     @staticmethod
     def _forward(ctx, x, w1, w2, conv_w):
-        b, c = x.shape[:2]
+        b, c, hh, ww = x.shape
         # channel attention: both descriptors through the shared MLP as one (2B, C) batch
-        avg, mx = x.mean((2, 3)), x.amax((2, 3))
-        d = torch.cat([avg, mx])
+        avg, mx = _sum(x, over_channels=False) / (hh * ww), _amax(x, over_channels=False)
+        d = torch.cat([avg, mx]).view(2 * b, c)
         h = torch.relu(d @ w1.t())
         z = h @ w2.t()
         ca = torch.sigmoid(z[:b] + z[b:]).view(b, c, 1, 1)
         y = x * ca
         # spatial attention: channel mean and max, the k x k conv, a sigmoid
-        s = torch.cat([y.mean(1, keepdim=True), y.amax(1, keepdim=True)], dim=1)
+        s = torch.cat([_sum(y, over_channels=True) / c, _amax(y, over_channels=True)], dim=1)
         sa = torch.sigmoid(F.conv2d(s, conv_w, padding=conv_w.shape[-1] // 2))
         out = y * sa
         ctx.save_for_backward(x, y, s, sa, ca, d, h, mx, w1, w2, conv_w)
@@ -316,20 +356,21 @@ class _FusedCBAM(torch.autograd.Function):
     def backward(ctx, g, _ca_grad, _sa_grad):
         x, y, s, sa, ca, d, h, mx, w1, w2, conv_w = ctx.saved_tensors
         b, c, hh, ww = x.shape
-        g = g.contiguous(memory_format=_memory_format(x))
+        g = g.contiguous(memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
         # out = y * sa: through the sigmoid and the k x k conv (channels_last is far faster)
-        g_sa = (g * y).sum(1, keepdim=True)
+        g_sa = _sum(g * y, over_channels=True)
         g_pre = g_sa * sa * (1 - sa)
         cl = torch.channels_last
         g_s, g_conv, _ = torch.ops.aten.convolution_backward(
             g_pre.contiguous(memory_format=cl), s.contiguous(memory_format=cl),
             conv_w.contiguous(memory_format=cl), None, (1, 1), (conv_w.shape[-1] // 2,) * 2,
             (1, 1), False, (0, 0), 1, (True, ctx.needs_input_grad[3], False))
+        g_s = g_s.contiguous()
         # y: directly (g * sa), through the channel mean, through the channel max
         g_y = torch.addcmul(g_s[:, :1] / c, g, sa)
-        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], (1,))
+        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True)
         # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
-        g_z = (g_y * x).sum((2, 3)) * (ca * (1 - ca)).view(b, c)
+        g_z = _sum(g_y * x, over_channels=False).view(b, c) * (ca * (1 - ca)).view(b, c)
         g_z2 = torch.cat([g_z, g_z])
         g_w2 = g_z2.t() @ h
         g_h = (g_z2 @ w2) * (h > 0)
@@ -337,14 +378,9 @@ class _FusedCBAM(torch.autograd.Function):
         g_d = g_h @ w1
         # x: directly (g_y * ca), through the spatial average, through the spatial max
         g_x = torch.addcmul((g_d[:b] / (hh * ww)).view(b, c, 1, 1), g_y, ca)
-        _add_max_grad(g_x, x, mx.view(b, c, 1, 1), g_d[b:].view(b, c, 1, 1), (2, 3))
+        _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False)
         dtype = ctx.weight_dtype
         return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype)
-
-
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) \
-        and not x.is_contiguous() else torch.contiguous_format
 
 
 _RECORDING = (ChannelAttention, SpatialAttention, SEBlock)

@@ -142,11 +142,14 @@ def test_training_step_gradients_match_the_seed_cnn():
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
 
 
-def test_fused_cbam_under_cpu_autocast_is_the_plain_path():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_cbam_under_cpu_autocast_is_the_plain_path(channels_last):
     """In bfloat16 (CPU autocast, the laptop profile's fast mode) both paths agree to bf16's precision."""
     torch.manual_seed(0)
     m = cc.CBAM(32, ratio=8)
     x = torch.randn(2, 32, 8, 8)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     results = []
     for fused in (True, False):
         m.fused = fused
@@ -162,3 +165,20 @@ def test_fused_cbam_under_cpu_autocast_is_the_plain_path():
     # gradient between the tied channels and the plain path gives it to one, so allow a few.
     far = ~torch.isclose(gx_a, gx_b, atol=3e-2, rtol=3e-2)
     assert far.float().mean() < 0.005, f"{int(far.sum())} of {far.numel()} input gradients differ"
+
+
+@pytest.mark.parametrize("channels", [1, 5, 32])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_reductions_equal_torchs(channels, channels_last, dtype):
+    """The fused path's sums and maxima (matrix products and a halving tree in bfloat16) are torch's."""
+    from cbam_course.attention import _amax, _sum
+
+    torch.manual_seed(0)
+    x = torch.randn(3, channels, 5, 6).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    for over_channels, dims in ((True, (1,)), (False, (2, 3))):
+        assert torch.equal(_amax(x, over_channels), x.amax(dims, keepdim=True))
+        torch.testing.assert_close(_sum(x, over_channels).float(), x.float().sum(dims, keepdim=True),
+                                   atol=0.05, rtol=0.01)
