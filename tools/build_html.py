@@ -6,8 +6,9 @@
 Each lesson in ``notebooks/`` runs top to bottom with nbclient in the chosen mode (see
 ``notebook_run.py``), then nbconvert's HTMLExporter writes ``<lesson>.html`` with its figures
 embedded (no separate image files), and ``index.html`` links the lessons by title. The Colab set-up
-cell is left out of the pages (it does nothing outside Colab). Widgets (``interact``) are rendered as
-the output they showed when the lesson ran, so the page reads the same offline.
+cell is left out of the pages (it does nothing outside Colab). Widgets (``interact``, progress bars)
+are rendered as what they showed when the lesson ran (control values, captured figures), so the
+page reads the same offline.
 
 A lesson that fails is still rendered, up to the failing cell, and the command exits 1 naming it.
 """
@@ -46,23 +47,58 @@ def lesson_title(nb, fallback: str) -> str:
     return fallback
 
 
-def _widget_outputs(model_id: str, state: dict, seen: set | None = None) -> list:
-    """The outputs an Output widget (and the boxes around it) held when the notebook ran."""
+def _walk(model_id: str, state: dict, seen: set | None = None):
+    """The widget models under ``model_id`` (itself first, then its children in order)."""
     seen = seen if seen is not None else set()
     if model_id in seen or model_id not in state:
-        return []
+        return
     seen.add(model_id)
     model = state[model_id].get("state", {})
-    outputs = list(model.get("outputs", [])) if model.get("_model_name") == "OutputModel" else []
+    yield model
     for child in model.get("children", []):
         if isinstance(child, str) and child.startswith("IPY_MODEL_"):
-            outputs += _widget_outputs(child[len("IPY_MODEL_"):], state, seen)
-    return outputs
+            yield from _walk(child[len("IPY_MODEL_"):], state, seen)
+
+
+def _control_html(model: dict) -> str | None:
+    """A static rendering of one control as it was when the notebook ran, or None."""
+    name = model.get("_model_name", "")
+    label = html.escape(str(model.get("description", "")))
+    if name in {"HTMLModel", "HTMLMathModel"}:
+        return model.get("value") or None  # tqdm's text around its bar is HTML it wrote itself
+    if name == "LabelModel":
+        return html.escape(str(model.get("value", ""))) or None
+    if name in {"FloatProgressModel", "IntProgressModel"}:
+        return f'<progress value="{model.get("value", 0)}" max="{model.get("max", 100)}"></progress>'
+    if "_options_labels" in model and isinstance(model.get("index"), int):
+        labels = model["_options_labels"]
+        value = labels[model["index"]] if 0 <= model["index"] < len(labels) else ""
+    elif "value" in model and name not in {"OutputModel"} and not name.endswith("BoxModel"):
+        value = model["value"]
+    else:
+        return None
+    return f"<code>{label} {html.escape(str(value))}</code>".replace("<code> ", "<code>")
+
+
+def frozen_outputs(model_id: str, state: dict) -> list:
+    """What a widget view showed when the notebook ran, as plain outputs: its controls' values
+    (sliders, progress bars, labels) as one HTML line, then what its Output widgets captured."""
+    models = list(_walk(model_id, state))
+    captured = [nbformat.from_dict(o) for m in models if m.get("_model_name") == "OutputModel"
+                for o in m.get("outputs", [])]
+    parts = [p for p in (_control_html(m) for m in models) if p]
+    line = []
+    if parts:
+        note = (' <em>(run the notebook to change these)</em>' if captured else "")
+        line = [nbformat.v4.new_output("display_data", data={
+            "text/html": '<div class="frozen-widget">' + " ".join(parts) + note + "</div>",
+            "text/plain": "(widget: run the notebook to use it)"})]
+    return line + captured
 
 
 def freeze_widgets(nb) -> int:
-    """Replace each widget view with the outputs its widgets captured, so pages need no widget
-    JavaScript; return how many views were replaced."""
+    """Replace each widget view with :func:`frozen_outputs`, so pages need no widget JavaScript
+    and read the same offline; return how many views were replaced."""
     state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     replaced = 0
     for cell in nb.cells:
@@ -75,12 +111,7 @@ def freeze_widgets(nb) -> int:
                 outputs.append(out)
                 continue
             replaced += 1
-            captured = [nbformat.from_dict(o) for o in _widget_outputs(view.get("model_id", ""), state)]
-            note = nbformat.v4.new_output("display_data", data={
-                "text/html": '<p class="frozen-widget"><em>Interactive controls appear when you run the '
-                             "notebook; shown here with their starting values.</em></p>",
-                "text/plain": "(interactive widget: run the notebook to use it)"})
-            outputs += [note] + captured
+            outputs += frozen_outputs(view.get("model_id", ""), state)
         cell.outputs = outputs
     nb.metadata.pop("widgets", None)
     return replaced

@@ -32,7 +32,8 @@ TITLE_ONE, TITLE_TWO = "Lesson one: a sine and a widget", "Lesson two: stops ear
 
 
 def _lessons(folder: Path) -> Path:
-    """Two small lessons: one with text, a figure, a widget drawing a figure and a quick-mode print;
+    """Two small lessons: one with text, a figure, a widget drawing a figure, a progress bar and a
+    quick-mode print;
     one whose second cell fails (it must still be listed and rendered)."""
     folder.mkdir(parents=True)
     one = new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[
@@ -44,6 +45,7 @@ def _lessons(folder: Path) -> Path:
         new_code_cell("from ipywidgets import interact\n\n@interact(k=(1, 4))\ndef wave(k=2):\n"
                       "    fig, ax = plt.subplots(figsize=(3, 2))\n    ax.plot(x, np.sin(k * x))\n"
                       "    ax.set_title(f'k = {k}')\n    ax.set_xlabel('x')\n    plt.show()"),
+        new_code_cell("from tqdm.auto import tqdm\n\nfor step in tqdm(range(5), desc='training steps'):\n    pass"),
     ])
     two = new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[
         new_markdown_cell(f"# {TITLE_TWO}\n\nThis one fails on purpose."),
@@ -182,8 +184,11 @@ def test_lesson_text_and_outputs_render(site, browser):
     text = browser.evaluate("document.body.innerText")
     assert LESSON_TEXT in text
     assert "quick mode is 1" in text, "quick mode did not reach the kernel"
-    assert "Interactive controls appear when you run the notebook" in text
+    assert "k 2" in text and "run the notebook to change these" in text  # the slider's starting value
     assert "google.colab" not in text
+    assert "training steps" in text and "5/5" in text, "the progress bar's text should stay"
+    bars = browser.evaluate("Array.from(document.querySelectorAll('progress')).map(p => [p.value, p.max])")
+    assert bars == [[5, 5]], bars
 
 
 def test_figures_are_embedded_and_decoded(site, browser):
