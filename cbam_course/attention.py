@@ -310,11 +310,11 @@ def _amax(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
 
 
 def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tensor, grad: torch.Tensor,
-                  over_channels: bool) -> None:
+                  over_channels: bool, scratch: torch.Tensor) -> None:
     """Add the gradient of the max over channels or positions to ``total``: ``grad`` goes to
-    the positions that hold the maximum, shared evenly between ties. (The 0/1 mask is written
-    as floats: boolean masks cost several times more here.)"""
-    hit = torch.eq(values, maxima, out=torch.empty_like(values))
+    the positions that hold the maximum, shared evenly between ties. The 0/1 mask is written
+    as floats into ``scratch`` (boolean masks cost several times more here)."""
+    hit = torch.eq(values, maxima, out=scratch)
     total.addcmul_(hit, grad / _sum(hit, over_channels))
 
 
@@ -358,7 +358,8 @@ class _FusedCBAM(torch.autograd.Function):
         b, c, hh, ww = x.shape
         g = g.contiguous(memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
         # out = y * sa: through the sigmoid and the k x k conv (channels_last is far faster)
-        g_sa = _sum(g * y, over_channels=True)
+        scratch = g * y  # one big buffer, reused for each product and mask below
+        g_sa = _sum(scratch, over_channels=True)
         g_pre = g_sa * sa * (1 - sa)
         cl = torch.channels_last
         g_s, g_conv, _ = torch.ops.aten.convolution_backward(
@@ -368,17 +369,18 @@ class _FusedCBAM(torch.autograd.Function):
         g_s = g_s.contiguous()
         # y: directly (g * sa), through the channel mean, through the channel max
         g_y = torch.addcmul(g_s[:, :1] / c, g, sa)
-        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True)
+        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True, scratch=scratch)
         # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
-        g_z = _sum(g_y * x, over_channels=False).view(b, c) * (ca * (1 - ca)).view(b, c)
+        g_ca = _sum(torch.mul(g_y, x, out=scratch), over_channels=False).view(b, c)
+        g_z = g_ca * (ca * (1 - ca)).view(b, c)
         g_z2 = torch.cat([g_z, g_z])
         g_w2 = g_z2.t() @ h
         g_h = (g_z2 @ w2) * (h > 0)
         g_w1 = g_h.t() @ d
         g_d = g_h @ w1
         # x: directly (g_y * ca), through the spatial average, through the spatial max
-        g_x = torch.addcmul((g_d[:b] / (hh * ww)).view(b, c, 1, 1), g_y, ca)
-        _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False)
+        g_x = torch.addcmul((g_d[:b] / (hh * ww)).view(b, c, 1, 1), g_y, ca, out=g_y)  # in place
+        _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False, scratch=scratch)
         dtype = ctx.weight_dtype
         return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype)
 
