@@ -1,0 +1,511 @@
+"""Benchmarks behind the course's speed claims: ``python -m cbam_course bench {overhead,pipeline,laptop}``.
+
+Each benchmark measures the thing and its baseline in the same process, interleaved round by
+round, so that background load hits both alike and the printed ratio stays meaningful on a busy
+laptop even when the absolute times do not. ``docs/performance.md`` holds the results and the
+exact commands that produced them.
+
+- ``overhead``: the step time (forward + backward) of ``AttentionCNN(attention="cbam")`` over
+  ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last and
+  under ``torch.compile``. The last line is ``overhead: N.NNx``.
+- ``pipeline``: trains the seed's model for a fixed number of steps two ways, interleaved: the
+  seed's pipeline (PIL transforms, a DataLoader with 2 workers, eager, the seed's own modules)
+  and the course's (batched tensor augmentation from memory, the fused CBAM). Same model size,
+  batch, optimizer and augmentation distribution. The last line is ``speedup: N.NNx``.
+- ``laptop``: the laptop profile end to end on real CIFAR-10 (``--data DIR``), timed from
+  before the data is loaded to the last evaluation; prints the test accuracy with and without
+  flip test-time augmentation.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import time
+from typing import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["main", "measure_overhead", "measure_pipeline", "SeedCBAM_CNN", "machine_line"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the seed lesson's own modules (copied from tests/seed_reference.py), the baseline's model.
+# The only change: the first block's width is a parameter (the seed: 64), so smoke tests can run
+# a tiny copy. The maths is the seed's, operation for operation.
+
+
+class _SeedChannelAttention(nn.Module):
+    def __init__(self, in_channels, ratio=16):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Sequential(
+            nn.Linear(in_channels, in_channels // ratio, bias=False),
+            nn.ReLU(),
+            nn.Linear(in_channels // ratio, in_channels, bias=False),
+        )
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        avg_out = self.fc(self.avg_pool(x).view(b, c))
+        max_out = self.fc(self.max_pool(x).view(b, c))
+        attention = self.sigmoid(avg_out + max_out).view(b, c, 1, 1)
+        return x * attention
+
+
+class _SeedSpatialAttention(nn.Module):
+    def __init__(self, kernel_size=7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x):
+        avg_out = torch.mean(x, dim=1, keepdim=True)
+        max_out, _ = torch.max(x, dim=1, keepdim=True)
+        pool_out = torch.cat([avg_out, max_out], dim=1)
+        attention = self.conv(pool_out)
+        return x * self.sigmoid(attention)
+
+
+class _SeedCBAM(nn.Module):
+    def __init__(self, in_channels, ratio=16, kernel_size=7):
+        super().__init__()
+        self.channel_attention = _SeedChannelAttention(in_channels, ratio)
+        self.spatial_attention = _SeedSpatialAttention(kernel_size)
+
+    def forward(self, x):
+        x = self.channel_attention(x)
+        x = self.spatial_attention(x)
+        return x
+
+
+def _seed_block(cin, cout):
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, kernel_size=3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+    )
+
+
+class SeedCBAM_CNN(nn.Module):
+    """The seed lesson's ``CBAM_CNN`` (``width=64`` is the seed's), used as the baseline."""
+
+    def __init__(self, num_classes=10, width=64):
+        super().__init__()
+        w = width
+        self.conv1 = _seed_block(3, w)
+        self.cbam1 = _SeedCBAM(w)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = _seed_block(w, 2 * w)
+        self.cbam2 = _SeedCBAM(2 * w)
+        self.pool2 = nn.MaxPool2d(2)
+        self.conv3 = _seed_block(2 * w, 4 * w)
+        self.cbam3 = _SeedCBAM(4 * w)
+        self.pool3 = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(4 * w, num_classes))
+
+    def forward(self, x):
+        x = self.pool1(self.cbam1(self.conv1(x)))
+        x = self.pool2(self.cbam2(self.conv2(x)))
+        x = self.pool3(self.cbam3(self.conv3(x)))
+        x = x.view(x.size(0), -1)
+        return self.classifier(x)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def machine_line() -> str:
+    """One line that says where and when a number was measured."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = "n/a"
+    if hasattr(os, "getloadavg"):
+        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"machine: {model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, {gpu}; "
+            f"torch {torch.__version__}; {now}; load average {load}")
+
+
+def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function, called in turn round after round."""
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _median(values: Sequence[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,32, got {text!r}") from None
+    if not values or min(values) < 16:
+        raise argparse.ArgumentTypeError(f"widths must be at least 16 (CBAM's ratio), got {text!r}")
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# overhead: CBAM's step time over no attention
+
+
+def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> float:
+    """Largest |difference| between the course's CBAM network and the seed's, same weights."""
+    from .models import AttentionCNN
+
+    torch.manual_seed(seed)
+    theirs = SeedCBAM_CNN(width=width).eval()
+    ours = AttentionCNN(attention="cbam", width=width).eval()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(batch, 3, 32, 32)
+    with torch.no_grad():
+        return float((ours(x) - theirs(x)).abs().max())
+
+
+def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_last: bool = False,
+                     compiled: bool = False, with_plain: bool = True, seed: int = 0) -> dict[str, float]:
+    """Median seconds of one training step (forward + backward, no optimizer) per model.
+
+    Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
+    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations). Keys ending in
+    ``compile_s`` hold compile times when ``compiled``.
+    """
+    from .models import AttentionCNN
+
+    torch.manual_seed(seed)
+    x = torch.randn(batch, 3, 32, 32)
+    y = torch.randint(0, 10, (batch,))
+    models = {"none": AttentionCNN(attention="none", width=width),
+              "cbam": AttentionCNN(attention="cbam", width=width)}
+    if with_plain and not compiled:  # compiled, both paths are the same graph to inductor
+        models["cbam-plain"] = AttentionCNN(attention="cbam", width=width)
+        for m in models["cbam-plain"].attention_modules():
+            m.fused = False
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        models = {n: m.to(memory_format=torch.channels_last) for n, m in models.items()}
+    result: dict[str, float] = {}
+    runs = {}
+    for name, model in models.items():
+        model.train()
+        fn = torch.compile(model) if compiled else model
+
+        def step(model=model, fn=fn):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(fn(x), y).backward()
+
+        if compiled:
+            t0 = time.perf_counter()
+            step()
+            result[f"{name} compile_s"] = time.perf_counter() - t0
+        runs[name] = step
+    times = _interleaved(runs, rounds)
+    result.update({name: _median(t) for name, t in times.items()})
+    return result
+
+
+def _overhead_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m cbam_course bench overhead",
+                                description="CBAM's training-step time over the same CNN without attention.")
+    p.add_argument("--widths", type=_int_list, default=[64, 32], help="first-block widths (default 64,32)")
+    p.add_argument("--batch", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--rounds", type=_positive_int, default=20, help="timed steps per model (default 20)")
+    p.add_argument("--channels-last", action="store_true", help="also measure in channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="also measure under torch.compile (slow to compile)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"CBAM overhead: one training step (forward + backward) at batch {args.batch}, 32x32 inputs, "
+          f"median of {args.rounds} interleaved steps")
+    print(machine_line())
+    diff = seed_output_difference()
+    print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
+          f"({'ok' if diff <= 1e-5 else 'NOT EQUAL'}, tolerance 1e-5)")
+    configs = [("eager NCHW", False, False)]
+    if args.channels_last:
+        configs.append(("eager channels_last", True, False))
+    if args.compile:
+        configs.append(("torch.compile NCHW", False, True))
+    print(f"{'config':<22}{'width':>6}{'none ms':>10}{'cbam ms':>10}{'overhead':>10}"
+          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}")
+    headline = None
+    for label, cl, comp in configs:
+        for width in args.widths:
+            r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp)
+            ratio = r["cbam"] / r["none"]
+            plain = (f"{r['cbam-plain'] * 1e3:13.1f}{r['cbam-plain'] / r['none']:18.2f}x"
+                     if "cbam-plain" in r else f"{'-':>13}{'-':>19}")
+            print(f"{label:<22}{width:>6}{r['none'] * 1e3:10.1f}{r['cbam'] * 1e3:10.1f}{ratio:9.2f}x{plain}")
+            if comp:
+                print(f"{'':<22}{'':>6}  compile + first step: none {r['none compile_s']:.0f} s, "
+                      f"cbam {r['cbam compile_s']:.0f} s")
+            if headline is None:
+                headline = (ratio, label, width)
+    ratio, label, width = headline
+    print(f"overhead: {ratio:.2f}x ({label}, width {width})")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# pipeline: the seed's training pipeline against the course's
+
+
+class _PILDataset(torch.utils.data.Dataset):
+    """uint8 images held in memory, handed out as PIL images, as torchvision's CIFAR10 does."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform) -> None:
+        self.images = images.permute(0, 2, 3, 1).contiguous().numpy()  # (N, 32, 32, 3), like CIFAR10.data
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def _seed_transform():
+    import torchvision.transforms as transforms
+
+    from .data import CIFAR10_MEAN, CIFAR10_STD
+
+    return transforms.Compose([
+        transforms.RandomCrop(32, padding=4),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+    ])
+
+
+def _forever(make_iter: Callable[[], object]):
+    while True:
+        yield from make_iter()
+
+
+def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 40, chunk: int = 10,
+                     batch: int = 128, width: int = 64, workers: int = 2, seed: int = 0,
+                     log: Callable[[str], None] | None = print) -> dict[str, float]:
+    """Images per second of the seed's pipeline and the course's, ``steps`` training steps each.
+
+    Both train the same network (the seed's CBAM_CNN at ``width``; the course's AttentionCNN
+    loads the same initial weights) with the seed's optimizer (Adam 1e-3, weight decay 1e-4) on
+    the same data with the same augmentation distribution (random crop 32 with zero padding 4,
+    horizontal flip with p=0.5, the seed's normalisation). They run in alternating chunks of
+    ``chunk`` steps, after one warm-up chunk each. Returns ``{"seed": img/s, "course": img/s}``.
+    """
+    from .data import BatchLoader, ImageSet
+    from .models import AttentionCNN
+
+    torch.manual_seed(seed)
+    seed_model = SeedCBAM_CNN(num_classes=10, width=width)
+    course_model = AttentionCNN(num_classes=10, attention="cbam", width=width)
+    course_model.load_state_dict(seed_model.state_dict())
+    criterion = nn.CrossEntropyLoss()
+
+    # the seed's pipeline: PIL transforms per image, in a DataLoader with worker processes
+    seed_opt = torch.optim.Adam(seed_model.parameters(), lr=1e-3, weight_decay=1e-4)
+    dataset = _PILDataset(images, labels, _seed_transform())
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
+                                         drop_last=True)
+    seed_batches = _forever(lambda: iter(loader))
+
+    # the course's: uint8 images in memory, augmented a batch at a time, no workers
+    course_opt = torch.optim.Adam(course_model.parameters(), lr=1e-3, weight_decay=1e-4)
+    data = ImageSet(images, labels, description="benchmark images")
+    course_loader = BatchLoader(data, batch_size=batch, shuffle=True, augment=True, drop_last=True, seed=seed)
+    course_batches = _forever(lambda: iter(course_loader))
+
+    def train(model, opt, batches, n):
+        model.train()
+        for _ in range(n):
+            x, y = next(batches)
+            opt.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            opt.step()
+
+    pipelines = {"seed": (seed_model, seed_opt, seed_batches), "course": (course_model, course_opt, course_batches)}
+    for model, opt, batches in pipelines.values():  # warm-up: workers started, allocator warm
+        train(model, opt, batches, min(chunk, 3))
+    seconds = {name: 0.0 for name in pipelines}
+    done = {name: 0 for name in pipelines}
+    while min(done.values()) < steps:
+        for name, (model, opt, batches) in pipelines.items():
+            n = min(chunk, steps - done[name])
+            t0 = time.perf_counter()
+            train(model, opt, batches, n)
+            seconds[name] += time.perf_counter() - t0
+            done[name] += n
+        if log:
+            log(f"  {done['seed']:>4} steps: seed {done['seed'] * batch / seconds['seed']:7.1f} img/s, "
+                f"course {done['course'] * batch / seconds['course']:7.1f} img/s")
+    return {name: steps * batch / seconds[name] for name in pipelines}
+
+
+def _load_images(data_dir: str | None, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    from .data import load_cifar10, make_standin
+
+    if data_dir:
+        train = load_cifar10(data_dir, train=True)
+        return train.images, train.labels, train.description
+    train, _ = make_standin(n_train=n, n_test=10, seed=seed)
+    return train.images, train.labels, train.description
+
+
+def _pipeline_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m cbam_course bench pipeline",
+                                description="Train the seed's model with the seed's pipeline and the course's, "
+                                            "interleaved; print images per second and the speedup.")
+    p.add_argument("--steps", type=_positive_int, default=40, help="timed training steps per pipeline (default 40)")
+    p.add_argument("--chunk", type=_positive_int, default=10, help="steps per turn (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=128, help="batch size (default 128, the seed's)")
+    p.add_argument("--width", type=_positive_int, default=64, help="first-block width (default 64, the seed's)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the seed's pipeline (default 2)")
+    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: the generated stand-in)")
+    p.add_argument("--n-images", type=_positive_int, default=5000, help="stand-in size (default 5000)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.width < 16:
+        p.error("--width must be at least 16 (CBAM's ratio)")
+    images, labels, description = _load_images(args.data, args.n_images, args.seed)
+    print(f"Pipeline: the seed's CBAM_CNN (width {args.width}), batch {args.batch}, Adam 1e-3; "
+          f"{args.steps} timed steps each, in turns of {args.chunk}")
+    print(f"data: {description} ({len(labels)} images, held in memory by both pipelines)")
+    print("seed:   torchvision PIL transforms (RandomCrop 32 pad 4, flip, ToTensor, Normalize), "
+          f"DataLoader with {args.workers} workers, the seed's modules")
+    print("course: BatchLoader (batched crop/flip/normalise on uint8 tensors, no workers), AttentionCNN "
+          "with the fused CBAM")
+    print(machine_line())
+    r = measure_pipeline(images, labels, steps=args.steps, chunk=args.chunk, batch=args.batch,
+                         width=args.width, workers=args.workers, seed=args.seed)
+    print(f"seed pipeline:   {r['seed']:8.1f} images/s")
+    print(f"course pipeline: {r['course']:8.1f} images/s")
+    print(f"speedup: {r['course'] / r['seed']:.2f}x")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# laptop: the laptop profile, end to end, on real CIFAR-10
+
+
+def _laptop_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m cbam_course bench laptop",
+                                description="The laptop profile end to end: load CIFAR-10, train within the "
+                                            "time budget, evaluate with and without flip TTA.")
+    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
+    p.add_argument("--attention", choices=("none", "se", "cbam"), default="cbam")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds for everything, loading and evaluation included (default: the profile's)")
+    p.add_argument("--width", type=_positive_int, default=None, help="default: the profile's")
+    p.add_argument("--recipe", default=None, help="default: the profile's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (optional)")
+    p.add_argument("--quick", action="store_true", help="the generated stand-in, a few steps (smoke test)")
+    args = p.parse_args(argv)
+    t_start = time.perf_counter()
+    from .data import DataError
+    from .recipes import get_profile
+    from .training import load_profile_data, train_model
+
+    profile = get_profile("quick" if args.quick else "laptop")
+    budget = args.time_budget if args.time_budget is not None else (profile.time_budget or 600.0)
+    print(f"Laptop profile: {args.attention}, budget {budget:.0f} s wall, loading and evaluation included")
+    print(machine_line())
+    try:
+        train_data, test_data = load_profile_data(profile, args.data, args.seed)
+    except DataError as err:
+        print(f"error: {' '.join(str(err).split())}")
+        return 1
+    t_loaded = time.perf_counter()
+    print(f"data: {train_data.description} / {test_data.description}; loaded in {t_loaded - t_start:.1f} s")
+    # Keep room for the flip-TTA evaluation after training: estimated from one test batch.
+    from .models import AttentionCNN
+
+    width = args.width or profile.width
+    probe = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width).eval()
+    from .data import normalize
+
+    xb = normalize(test_data.images[:200])
+    with torch.no_grad():
+        probe(xb)
+        t0 = time.perf_counter()
+        probe(xb)
+        per_image = (time.perf_counter() - t0) / len(xb)
+    tta_reserve = 2.5 * per_image * len(test_data)  # two forward passes per image, with margin
+    train_budget = budget - (time.perf_counter() - t_start) - tta_reserve
+    trainer = train_model(args.attention, profile=profile, recipe=args.recipe, width=width,
+                          data=(train_data, test_data), out_dir=args.out, seed=args.seed,
+                          time_budget=train_budget, progress=False, live_plot=False)
+    t_trained = time.perf_counter()
+    h = trainer.history
+    last = h.epochs[-1]
+    print(f"trained {trainer.epoch} epochs ({trainer.step} steps, {trainer.step * trainer.recipe.batch_size / len(train_data):.2f} "
+          f"passes over the data) in {t_trained - t_loaded:.0f} s; recipe {trainer.recipe.name}, width {width}, "
+          f"batch {trainer.recipe.batch_size}")
+    for e in h.epochs:
+        print(f"  epoch {e['epoch']}: train acc {e['train_acc']:.2f}%, test acc {e['test_acc']:.2f}%, "
+              f"{e['seconds']:.0f} s, {e['steps']} steps")
+    print(f"test accuracy without TTA: {last['test_acc']:.2f}% at {t_trained - t_start:.0f} s wall")
+    _, tta_acc = trainer.evaluate(tta=True)
+    t_end = time.perf_counter()
+    print(f"test accuracy with flip TTA: {tta_acc:.2f}% at {t_end - t_start:.0f} s wall"
+          f" ({'within' if t_end - t_start <= budget else 'OVER'} the {budget:.0f} s budget)")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+_COMMANDS = {"overhead": _overhead_main, "pipeline": _pipeline_main, "laptop": _laptop_main}
+USAGE = "usage: python -m cbam_course bench {overhead,pipeline,laptop} [options]  (--help after one for its options)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cbam_course bench ...``: run one benchmark; returns the exit code."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(USAGE + "\n\n" + (__doc__ or "").split("\n\n", 2)[2] if argv else USAGE,
+              file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    command = argv[0]
+    if command not in _COMMANDS:
+        print(f"error: unknown benchmark {command!r}. {USAGE}", file=sys.stderr)
+        return 2
+    return _COMMANDS[command](argv[1:])

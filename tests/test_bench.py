@@ -1,0 +1,80 @@
+"""Smoke tests of the benchmarks (tiny sizes): they run, print what docs/performance.md quotes,
+and compare like with like. No timing is asserted: speed claims come from the full runs."""
+import re
+
+import torch
+
+import cbam_course.bench as bench
+import seed_reference as seed
+
+
+def test_seed_copy_in_bench_is_the_seed():
+    """The pipeline's baseline model is the seed's CBAM_CNN, tensor for tensor and output for output."""
+    torch.manual_seed(0)
+    theirs = seed.CBAM_CNN()
+    ours = bench.SeedCBAM_CNN()
+    assert [(n, p.shape) for n, p in ours.state_dict().items()] == \
+           [(n, p.shape) for n, p in theirs.state_dict().items()]
+    ours.load_state_dict(theirs.state_dict())
+    ours.eval(); theirs.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=0, rtol=0)
+
+
+def test_course_network_matches_the_seed():
+    assert bench.seed_output_difference(width=16, batch=2) <= 1e-5
+
+
+def test_overhead_prints_table_and_last_line(capsys):
+    assert bench.main(["overhead", "--widths", "16", "--batch", "4", "--rounds", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("CBAM overhead:")
+    assert any(line.startswith("machine:") for line in out)
+    assert any("outputs equal the seed's CBAM_CNN" in line and "(ok," in line for line in out)
+    row = next(line for line in out if line.startswith("eager NCHW"))
+    assert re.search(r"\b16\b", row) and row.count("x") >= 2  # width, ours and the seed-ops overhead
+    assert re.fullmatch(r"overhead: \d+\.\d\dx \(eager NCHW, width 16\)", out[-1])
+
+
+def test_pipeline_prints_speedup_on_last_line(capsys):
+    code = bench.main(["pipeline", "--steps", "2", "--chunk", "1", "--batch", "8", "--width", "16",
+                       "--n-images", "64"])  # the seed's 2 workers
+    assert code == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert re.fullmatch(r"speedup: \d+\.\d\dx", out[-1])
+    seed_rate = float(re.search(r"seed pipeline:\s+([\d.]+) images/s", "\n".join(out)).group(1))
+    course_rate = float(re.search(r"course pipeline:\s+([\d.]+) images/s", "\n".join(out)).group(1))
+    assert seed_rate > 0 and course_rate > 0
+    assert out[-1] == f"speedup: {course_rate / seed_rate:.2f}x" or abs(
+        float(out[-1][9:-1]) - course_rate / seed_rate) < 0.02
+
+
+def test_seed_transform_and_batched_augmentation_agree_without_randomness():
+    """Same maths: with the crop offset at the centre and no flip, the seed's PIL transforms and
+    the course's normalisation give the same tensor."""
+    from PIL import Image
+    import torchvision.transforms as T
+
+    from cbam_course.data import CIFAR10_MEAN, CIFAR10_STD, normalize
+
+    img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    pil = Image.fromarray(img.permute(1, 2, 0).numpy())
+    seed_tensor = T.Compose([T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])(pil)
+    torch.testing.assert_close(normalize(img[None])[0], seed_tensor, atol=1e-6, rtol=1e-6)
+
+
+def test_unknown_benchmark_is_an_error(capsys):
+    assert bench.main(["nope"]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    assert bench.main([]) == 2
+
+
+def test_laptop_quick_runs_end_to_end(capsys, tmp_path):
+    assert bench.main(["laptop", "--quick", "--attention", "cbam", "--time-budget", "60",
+                       "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "generated stand-in" in out.lower() or "stand-in" in out
+    assert re.search(r"test accuracy without TTA: \d+\.\d\d% at \d+ s wall", out)
+    assert re.search(r"test accuracy with flip TTA: \d+\.\d\d% at \d+ s wall \(within the 60 s budget\)", out)
+    assert (tmp_path / "metrics.json").is_file()
