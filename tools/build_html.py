@@ -27,7 +27,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_run import MODES, run_notebook  # noqa: E402
+from notebook_run import MODES, machine, run_notebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -147,7 +147,7 @@ def index_page(entries: list[dict], mode: str, when: str) -> str:
 <h1>CBAM course: the executed lessons</h1>
 <p>Every lesson as it ran, with its outputs and figures, for reading without running anything.
 Run in <strong>{html.escape(mode)}</strong> mode on {html.escape(when)}
-({html.escape(platform.platform(terse=True))}, Python {platform.python_version()}).</p>
+({html.escape(machine())}, Python {platform.python_version()}).</p>
 <ol id="lessons">
 {items}
 </ol>

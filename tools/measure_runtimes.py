@@ -19,41 +19,19 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_run import MODES, run_notebook  # noqa: E402
+from notebook_run import MODES, machine, run_notebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")
 DATA_ENV = "CBAM_COURSE_DATA"
 DATA_RE = re.compile(r"<!-- runtimes-data\n(.*?)\n-->", re.S)
-
-
-def machine() -> str:
-    """The CPU model and usable cores (and the GPU, if any): what the times were measured on."""
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        found = re.search(r"^Model name:\s*(.+)$", out, re.M)
-        model = found.group(1).strip() if found else model
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{model}, {cores} cores"
-    if shutil.which("nvidia-smi"):
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True).stdout.strip().splitlines()
-        if gpu:
-            text += f", GPU: {gpu[0]}"
-    return text
 
 
 def load(path: Path) -> dict:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -64,6 +66,25 @@ def environment(changes: dict[str, str | None]):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def machine() -> str:
+    """The CPU model and usable cores (and the GPU, if any): what the times were measured on."""
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        found = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        model = found.group(1).strip() if found else model
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{model}, {cores} cores"
+    if shutil.which("nvidia-smi"):
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True).stdout.strip().splitlines()
+        if gpu:
+            text += f", GPU: {gpu[0]}"
+    return text
 
 
 @dataclass
