@@ -51,6 +51,11 @@ def train_main(argv: list[str]) -> int:
     from .runtime import get_device
     from .training import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, train_model
 
+    from pathlib import Path
+
+    if not args.resume and (Path(args.out) / CHECKPOINT_NAME).is_file():
+        print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
+              f"(add --resume to continue it instead).", file=sys.stderr)
     try:
         profile = get_profile("quick" if args.quick else args.profile)
         device = get_device(args.device)
