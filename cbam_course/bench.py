@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["main", "measure_overhead", "measure_pipeline", "SeedCBAM_CNN", "machine_line"]
+__all__ = ["main", "measure_overhead", "measure_pipeline", "SeedCBAM_CNN", "machine_line",
+           "cpu_has_native_bfloat16"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,15 +320,17 @@ def _forever(make_iter: Callable[[], object]):
 
 
 def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 40, chunk: int = 10,
-                     batch: int = 128, width: int = 64, workers: int = 2, seed: int = 0,
-                     log: Callable[[str], None] | None = print) -> dict[str, float]:
+                     batch: int = 128, width: int = 64, workers: int = 2, channels_last: bool = True,
+                     seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, float]:
     """Images per second of the seed's pipeline and the course's, ``steps`` training steps each.
 
     Both train the same network (the seed's CBAM_CNN at ``width``; the course's AttentionCNN
     loads the same initial weights) with the seed's optimizer (Adam 1e-3, weight decay 1e-4) on
     the same data with the same augmentation distribution (random crop 32 with zero padding 4,
     horizontal flip with p=0.5, the seed's normalisation). They run in alternating chunks of
-    ``chunk`` steps, after one warm-up chunk each. Returns ``{"seed": img/s, "course": img/s}``.
+    ``chunk`` steps, after one warm-up chunk each. With ``channels_last`` the course's model and
+    batches use that memory format (the same numbers, laid out for faster convolutions).
+    Returns ``{"seed": img/s, "course": img/s}``.
     """
     from .data import BatchLoader, ImageSet
     from .models import AttentionCNN
@@ -336,6 +339,8 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 40
     seed_model = SeedCBAM_CNN(num_classes=10, width=width)
     course_model = AttentionCNN(num_classes=10, attention="cbam", width=width)
     course_model.load_state_dict(seed_model.state_dict())
+    if channels_last:
+        course_model = course_model.to(memory_format=torch.channels_last)
     criterion = nn.CrossEntropyLoss()
 
     # the seed's pipeline: PIL transforms per image, in a DataLoader with worker processes
@@ -348,7 +353,8 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 40
     # the course's: uint8 images in memory, augmented a batch at a time, no workers
     course_opt = torch.optim.Adam(course_model.parameters(), lr=1e-3, weight_decay=1e-4)
     data = ImageSet(images, labels, description="benchmark images")
-    course_loader = BatchLoader(data, batch_size=batch, shuffle=True, augment=True, drop_last=True, seed=seed)
+    course_loader = BatchLoader(data, batch_size=batch, shuffle=True, augment=True, drop_last=True, seed=seed,
+                                channels_last=channels_last)
     course_batches = _forever(lambda: iter(course_loader))
 
     def train(model, opt, batches, n):
@@ -399,6 +405,8 @@ def _pipeline_main(argv: list[str]) -> int:
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the seed's pipeline (default 2)")
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default: the generated stand-in)")
     p.add_argument("--n-images", type=_positive_int, default=5000, help="stand-in size (default 5000)")
+    p.add_argument("--channels-last", choices=("on", "off"), default="on",
+                   help="the course's model and batches in channels_last memory format (default on)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.width < 16:
@@ -410,10 +418,11 @@ def _pipeline_main(argv: list[str]) -> int:
     print("seed:   torchvision PIL transforms (RandomCrop 32 pad 4, flip, ToTensor, Normalize), "
           f"DataLoader with {args.workers} workers, the seed's modules")
     print("course: BatchLoader (batched crop/flip/normalise on uint8 tensors, no workers), AttentionCNN "
-          "with the fused CBAM")
+          f"with the fused CBAM, channels_last {args.channels_last}")
     print(machine_line())
     r = measure_pipeline(images, labels, steps=args.steps, chunk=args.chunk, batch=args.batch,
-                         width=args.width, workers=args.workers, seed=args.seed)
+                         width=args.width, workers=args.workers, channels_last=args.channels_last == "on",
+                         seed=args.seed)
     print(f"seed pipeline:   {r['seed']:8.1f} images/s")
     print(f"course pipeline: {r['course']:8.1f} images/s")
     print(f"speedup: {r['course'] / r['seed']:.2f}x")
@@ -434,18 +443,41 @@ def _laptop_main(argv: list[str]) -> int:
                    help="seconds for everything, loading and evaluation included (default: the profile's)")
     p.add_argument("--width", type=_positive_int, default=None, help="default: the profile's")
     p.add_argument("--recipe", default=None, help="default: the profile's")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs the schedule plans for (default: the profile's); the time budget may stop it sooner")
+    p.add_argument("--batch", type=_positive_int, default=None, help="override the recipe's batch size")
+    p.add_argument("--lr", type=float, default=None, help="override the recipe's (peak) learning rate")
+    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast on the CPU (auto: on where the CPU has native bfloat16)")
+    p.add_argument("--channels-last", choices=("on", "off"), default="on", help="channels_last memory format")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (optional)")
     p.add_argument("--quick", action="store_true", help="the generated stand-in, a few steps (smoke test)")
     args = p.parse_args(argv)
     t_start = time.perf_counter()
-    from .data import DataError
-    from .recipes import get_profile
-    from .training import load_profile_data, train_model
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from pathlib import Path
+
+    from .data import DataError, normalize
+    from .models import AttentionCNN
+    from .recipes import get_profile, get_recipe
+    from .runtime import seed_everything
+    from .training import CHECKPOINT_NAME, METRICS_NAME, Trainer, load_profile_data
 
     profile = get_profile("quick" if args.quick else "laptop")
     budget = args.time_budget if args.time_budget is not None else (profile.time_budget or 600.0)
-    print(f"Laptop profile: {args.attention}, budget {budget:.0f} s wall, loading and evaluation included")
+    overrides = {k: v for k, v in (("batch_size", args.batch), ("lr", args.lr)) if v is not None}
+    recipe = get_recipe(args.recipe or profile.recipe, **overrides)
+    width = args.width or profile.width
+    epochs = args.epochs or profile.epochs
+    amp = cpu_has_native_bfloat16() if args.amp == "auto" else args.amp == "on"
+    channels_last = args.channels_last == "on"
+    print(f"Laptop profile: {args.attention}, width {width}, recipe {recipe.name} (batch {recipe.batch_size}, "
+          f"lr {recipe.lr}), {epochs} planned epochs, bfloat16 autocast {'on' if amp else 'off'}, "
+          f"channels_last {'on' if channels_last else 'off'}; budget {budget:.0f} s wall, "
+          f"loading and evaluation included")
     print(machine_line())
     try:
         train_data, test_data = load_profile_data(profile, args.data, args.seed)
@@ -453,40 +485,55 @@ def _laptop_main(argv: list[str]) -> int:
         print(f"error: {' '.join(str(err).split())}")
         return 1
     t_loaded = time.perf_counter()
-    print(f"data: {train_data.description} / {test_data.description}; loaded in {t_loaded - t_start:.1f} s")
-    # Keep room for the flip-TTA evaluation after training: estimated from one test batch.
-    from .models import AttentionCNN
-
-    width = args.width or profile.width
-    probe = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width).eval()
-    from .data import normalize
-
-    xb = normalize(test_data.images[:200])
-    with torch.no_grad():
-        probe(xb)
+    print(f"data: {len(train_data)} training and {len(test_data)} test images "
+          f"({'the generated stand-in' if train_data.is_standin else 'real images'}); "
+          f"loaded in {t_loaded - t_start:.1f} s")
+    seed_everything(args.seed)
+    model = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width)
+    out = Path(args.out) if args.out else None
+    trainer = Trainer(model, train_data, test_data, recipe, device="cpu", seed=args.seed, amp=amp,
+                      channels_last=channels_last, progress=False, live_plot=False,
+                      checkpoint_path=out / CHECKPOINT_NAME if out else None,
+                      metrics_path=out / METRICS_NAME if out else None,
+                      config={"profile": profile.name, "bench": "laptop"})
+    # Keep room for the flip-TTA evaluation after training: estimated from two test batches.
+    xb = normalize(test_data.images[:256])
+    if channels_last:
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    trainer.model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        trainer.model(xb)
         t0 = time.perf_counter()
-        probe(xb)
+        trainer.model(xb)
         per_image = (time.perf_counter() - t0) / len(xb)
     tta_reserve = 2.5 * per_image * len(test_data)  # two forward passes per image, with margin
     train_budget = budget - (time.perf_counter() - t_start) - tta_reserve
-    trainer = train_model(args.attention, profile=profile, recipe=args.recipe, width=width,
-                          data=(train_data, test_data), out_dir=args.out, seed=args.seed,
-                          time_budget=train_budget, progress=False, live_plot=False)
+    trainer.fit(epochs, time_budget=train_budget)
     t_trained = time.perf_counter()
     h = trainer.history
     last = h.epochs[-1]
-    print(f"trained {trainer.epoch} epochs ({trainer.step} steps, {trainer.step * trainer.recipe.batch_size / len(train_data):.2f} "
-          f"passes over the data) in {t_trained - t_loaded:.0f} s; recipe {trainer.recipe.name}, width {width}, "
-          f"batch {trainer.recipe.batch_size}")
+    print(f"trained {trainer.step} steps ({trainer.step * recipe.batch_size / len(train_data):.2f} passes over "
+          f"the data, {trainer.epoch} evaluations) in {t_trained - t_loaded:.0f} s")
     for e in h.epochs:
         print(f"  epoch {e['epoch']}: train acc {e['train_acc']:.2f}%, test acc {e['test_acc']:.2f}%, "
-              f"{e['seconds']:.0f} s, {e['steps']} steps")
+              f"{e['seconds']:.0f} s, {e['steps']} steps, lr {e['lr']:.4f}")
     print(f"test accuracy without TTA: {last['test_acc']:.2f}% at {t_trained - t_start:.0f} s wall")
     _, tta_acc = trainer.evaluate(tta=True)
     t_end = time.perf_counter()
     print(f"test accuracy with flip TTA: {tta_acc:.2f}% at {t_end - t_start:.0f} s wall"
           f" ({'within' if t_end - t_start <= budget else 'OVER'} the {budget:.0f} s budget)")
     return 0
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True where the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), so that CPU
+    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 # ----------------------------------------------------------------------------------------------
