@@ -196,12 +196,13 @@ def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> fl
 
 
 def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_last: bool = False,
-                     compiled: bool = False, with_plain: bool = True, seed: int = 0) -> dict[str, float]:
+                     compiled: bool = False, amp: bool = False, with_plain: bool = True,
+                     seed: int = 0) -> dict[str, float]:
     """Median seconds of one training step (forward + backward, no optimizer) per model.
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
     ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations). Keys ending in
-    ``compile_s`` hold compile times when ``compiled``.
+    ``compile_s`` hold compile times when ``compiled``. ``amp`` runs under bfloat16 CPU autocast.
     """
     from .models import AttentionCNN
 
@@ -225,7 +226,9 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
 
         def step(model=model, fn=fn):
             model.zero_grad(set_to_none=True)
-            F.cross_entropy(fn(x), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = F.cross_entropy(fn(x), y)
+            loss.backward()
 
         if compiled:
             t0 = time.perf_counter()
@@ -244,6 +247,8 @@ def _overhead_main(argv: list[str]) -> int:
     p.add_argument("--batch", type=_positive_int, default=64, help="batch size (default 64)")
     p.add_argument("--rounds", type=_positive_int, default=20, help="timed steps per model (default 20)")
     p.add_argument("--channels-last", action="store_true", help="also measure in channels_last memory format")
+    p.add_argument("--amp", action="store_true",
+                   help="also measure in the laptop profile's set-up: channels_last and bfloat16 CPU autocast")
     p.add_argument("--compile", action="store_true", help="also measure under torch.compile (slow to compile)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     args = p.parse_args(argv)
@@ -255,17 +260,19 @@ def _overhead_main(argv: list[str]) -> int:
     diff = seed_output_difference()
     print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
           f"({'ok' if diff <= 1e-5 else 'NOT EQUAL'}, tolerance 1e-5)")
-    configs = [("eager NCHW", False, False)]
+    configs = [("eager NCHW", False, False, False)]
     if args.channels_last:
-        configs.append(("eager channels_last", True, False))
+        configs.append(("eager channels_last", True, False, False))
+    if args.amp:
+        configs.append(("channels_last+bf16", True, False, True))
     if args.compile:
-        configs.append(("torch.compile NCHW", False, True))
+        configs.append(("torch.compile NCHW", False, True, False))
     print(f"{'config':<22}{'width':>6}{'none ms':>10}{'cbam ms':>10}{'overhead':>10}"
           f"{'seed-ops ms':>13}{'seed-ops overhead':>19}")
     headline = None
-    for label, cl, comp in configs:
+    for label, cl, comp, amp in configs:
         for width in args.widths:
-            r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp)
+            r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp, amp=amp)
             ratio = r["cbam"] / r["none"]
             plain = (f"{r['cbam-plain'] * 1e3:13.1f}{r['cbam-plain'] / r['none']:18.2f}x"
                      if "cbam-plain" in r else f"{'-':>13}{'-':>19}")
