@@ -163,10 +163,11 @@ class CBAM(nn.Module):
     ``CBAM(x) = SpatialAttention(ChannelAttention(x))``; the output has the input's shape, so
     the module can follow any convolution block.
 
-    On the CPU, when training, the same maths runs as one fused step (see ``_FusedCBAM`` below
-    and ``docs/performance.md``): it gives the same outputs and gradients, in about a third of
-    the time. Set ``fused = False`` on a module (or ``CBAM.fused = False`` for all) to run the
-    plain two-module path above instead, e.g. to step through it in a debugger.
+    On the CPU the same maths runs as one fused step (see ``_FusedCBAM`` below and
+    ``docs/performance.md``): the same outputs and gradients, at about half of the plain
+    path's extra time in a training step. Set ``fused = False`` on a module (or
+    ``CBAM.fused = False`` for all) to run the plain two-module path instead, e.g. to step
+    through it in a debugger.
     """
 
     fused: bool = True
@@ -233,7 +234,11 @@ class SEBlock(nn.Module):
 # with indices is ~30x slower than ``torch.amax``, and the backward of the 7x7 convolution from
 # 2 channels to 1 is very slow in the default (NCHW) memory format. Here forward and backward
 # are written out by hand: every big tensor is touched a few times, the maxima come from
-# ``amax``, and the small convolution's backward runs in channels_last.
+# ``amax``, and the small convolution's backward runs in channels_last. It also runs under CPU
+# autocast (bfloat16), where some of torch's reductions need the workarounds below.
+#
+# What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
+# 20 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
 #
 # Gradients at ties: where several positions share a maximum, the gradient is split between
 # them evenly (as ``torch.amax`` does); the seed's max-with-indices gives it all to one. Both
