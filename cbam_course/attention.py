@@ -260,6 +260,9 @@ def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
         and not torch.jit.is_scripting()
         and type(module.channel_attention) is ChannelAttention
         and type(module.spatial_attention) is SpatialAttention
+        # hooks on the two sub-modules (e.g. to capture their outputs) need them to run
+        and not any(m._forward_hooks or m._forward_pre_hooks
+                    for m in (module.channel_attention, module.spatial_attention))
     )
 
 

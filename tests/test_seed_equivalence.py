@@ -182,3 +182,17 @@ def test_fused_reductions_equal_torchs(channels, channels_last, dtype):
         assert torch.equal(_amax(x, over_channels), x.amax(dims, keepdim=True))
         torch.testing.assert_close(_sum(x, over_channels).float(), x.float().sum(dims, keepdim=True),
                                    atol=0.05, rtol=0.01)
+
+
+def test_hooks_on_the_sub_modules_still_run():
+    """A forward hook on CBAM's spatial attention (e.g. to capture its output) sees a call."""
+    torch.manual_seed(0)
+    m = cc.CBAM(16, ratio=4)
+    seen = []
+    m.spatial_attention.register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    x = torch.randn(2, 16, 5, 5)
+    out = m(x)
+    assert seen == [torch.Size([2, 16, 5, 5])]
+    m2 = cc.CBAM(16, ratio=4)
+    m2.load_state_dict(m.state_dict())
+    torch.testing.assert_close(out, m2(x))  # hooked (plain) and fused paths agree
