@@ -6,12 +6,14 @@ laptop even when the absolute times do not. ``docs/performance.md`` holds the re
 exact commands that produced them.
 
 - ``overhead``: the step time (forward + backward) of ``AttentionCNN(attention="cbam")`` over
-  ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last and
-  under ``torch.compile``. The last line is ``overhead: N.NNx``.
-- ``pipeline``: trains the seed's model for a fixed number of steps two ways, interleaved: the
-  seed's pipeline (PIL transforms, a DataLoader with 2 workers, eager, the seed's own modules)
-  and the course's (batched tensor augmentation from memory, the fused CBAM). Same model size,
-  batch, optimizer and augmentation distribution. The last line is ``speedup: N.NNx``.
+  ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last, with
+  bfloat16 autocast and under ``torch.compile``. The last line is ``overhead: N.NNx``.
+- ``pipeline``: trains the seed's model for a fixed number of steps, interleaved: the seed's
+  pipeline (PIL transforms, a DataLoader with 2 workers, eager, the seed's own modules) and the
+  course's (batched tensor augmentation from memory, the fused CBAM, channels_last) in float32
+  and, where the CPU has native bfloat16, under bfloat16 autocast as the laptop profile trains.
+  Same model size, batch, optimizer and augmentation distribution. The last line is
+  ``speedup: N.NNx`` for the laptop profile's set-up (``--amp off``: float32).
 - ``laptop``: the laptop profile end to end on real CIFAR-10 (``--data DIR``), timed from
   before the data is loaded to the last evaluation; prints the test accuracy with and without
   flip test-time augmentation.
