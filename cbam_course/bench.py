@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .runtime import cpu_has_native_bfloat16
+
 __all__ = ["main", "measure_overhead", "measure_pipeline", "SeedCBAM_CNN", "machine_line",
            "cpu_has_native_bfloat16"]
 
@@ -555,17 +557,6 @@ def _laptop_main(argv: list[str]) -> int:
     print(f"test accuracy with flip TTA: {tta_acc:.2f}% at {t_end - t_start:.0f} s wall"
           f" ({'within' if t_end - t_start <= budget else 'OVER'} the {budget:.0f} s budget)")
     return 0
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """True where the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), so that CPU
-    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 # ----------------------------------------------------------------------------------------------

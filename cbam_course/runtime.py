@@ -6,7 +6,7 @@ import random
 
 import torch
 
-__all__ = ["get_device", "quick_mode", "seed_everything", "QUICK_ENV"]
+__all__ = ["get_device", "quick_mode", "seed_everything", "cpu_has_native_bfloat16", "QUICK_ENV"]
 
 QUICK_ENV = "CBAM_COURSE_QUICK"
 
@@ -42,3 +42,14 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True where the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), so that CPU
+    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags

@@ -32,7 +32,7 @@ import torch.nn as nn
 from .data import BatchLoader, ImageSet, load_cifar10, make_standin
 from .models import AttentionCNN
 from .recipes import OneCycle, Profile, Recipe, get_profile, get_recipe
-from .runtime import get_device
+from .runtime import cpu_has_native_bfloat16, get_device
 
 __all__ = [
     "train_step", "evaluate", "History", "LivePlot", "in_notebook", "CheckpointError",
@@ -687,7 +687,8 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
                 data_root: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
                 resume: bool = False, seed: int = 0, time_budget: float | None = None,
                 max_steps: int | None = None, device: str | torch.device | None = None,
-                progress: bool = True, live_plot: bool | None = None, tta: bool = False) -> Trainer:
+                progress: bool = True, live_plot: bool | None = None, tta: bool = False,
+                amp: bool | None = None, channels_last: bool | None = None) -> Trainer:
     """Build an :class:`~cbam_course.models.AttentionCNN` and train it as a profile says.
 
     Anything not given comes from the profile (default :func:`~cbam_course.recipes.get_profile`):
@@ -696,6 +697,11 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     ``checkpoint.pt`` and ``metrics.json`` there after every epoch; ``resume=True`` continues
     from that checkpoint up to ``epochs``. Returns the :class:`Trainer` (``.model``,
     ``.history``).
+
+    ``amp`` and ``channels_last`` default to the Trainer's choice (on for CUDA), except that a
+    profile with ``cpu_bfloat16`` (the laptop profile) turns both on for a CPU that computes
+    bfloat16 natively: that is how its time and accuracy were measured (docs/performance.md).
+    Elsewhere bfloat16 is emulated and slower, so it stays off.
     """
     from .runtime import seed_everything
 
@@ -710,7 +716,12 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     seed_everything(seed)
     model = AttentionCNN(num_classes=len(train_data.classes), attention=attention, width=width)
     out = Path(out_dir) if out_dir is not None else None
+    on_cpu = (torch.device(device) if device is not None else get_device()).type == "cpu"
+    if amp is None and on_cpu and profile.cpu_bfloat16 and cpu_has_native_bfloat16():
+        amp = True
+        channels_last = True if channels_last is None else channels_last
     trainer = Trainer(model, train_data, test_data, recipe_obj, device=device, seed=seed,
+                      amp=amp, channels_last=channels_last,
                       checkpoint_path=out / CHECKPOINT_NAME if out else None,
                       metrics_path=out / METRICS_NAME if out else None,
                       progress=progress, live_plot=live_plot, tta=tta,

@@ -278,3 +278,24 @@ def test_mixed_precision_and_channels_last_path_runs(standin):
     h = t.fit(1, max_steps=2)
     assert len(h.iter_losses) == 2 and all(0 < x < 10 for x in h.iter_losses)
     assert t.model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_laptop_profile_trains_in_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    """The laptop profile's numbers were measured under bfloat16 autocast + channels_last on a CPU
+    with native bfloat16; train_model must train the same way there, and in float32 elsewhere."""
+    import dataclasses
+
+    from cbam_course import training
+    from cbam_course.data import make_standin
+    from cbam_course.recipes import PROFILES
+
+    assert PROFILES["laptop"].cpu_bfloat16 and not PROFILES["quick"].cpu_bfloat16
+    tiny = dataclasses.replace(PROFILES["laptop"], data="standin", width=16, epochs=1, time_budget=None, max_steps=1)
+    data = make_standin(64, 32, seed=0)
+    for native, expected in ((True, True), (False, False)):
+        monkeypatch.setattr(training, "cpu_has_native_bfloat16", lambda: native)
+        t = training.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
+        assert (t.amp, t.channels_last) == (expected, expected)
+    quick = training.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data,
+                                 device="cpu", progress=False, live_plot=False)
+    assert (quick.amp, quick.channels_last) == (False, False)
