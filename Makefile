@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NBVAL  := --nbval-lax --current-env --nbval-cell-timeout=600
+NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 
 .PHONY: help setup lab test unit notebooks exercises clean
 

@@ -3,6 +3,7 @@
 Everything a lesson reuses lives here, one module per concern:
 
 - ``attention``: ChannelAttention, SpatialAttention, CBAM, SEBlock, record_attention
+- ``fused``: CBAM's hand-written CPU forward and backward (the same maths, faster)
 - ``models``: AttentionCNN, the seed's CNN with a choice of attention
 - ``measure``: parameters, FLOPs, and time side by side
 - ``runtime``: the device, the quick switch, seeding

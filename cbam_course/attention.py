@@ -19,8 +19,8 @@ from typing import Iterator
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
+
+from .fused import fused_cbam
 
 __all__ = [
     "ChannelAttention",
@@ -163,7 +163,7 @@ class CBAM(nn.Module):
     ``CBAM(x) = SpatialAttention(ChannelAttention(x))``; the output has the input's shape, so
     the module can follow any convolution block.
 
-    On the CPU the same maths runs as one fused step (see ``_FusedCBAM`` below and
+    On the CPU the same maths runs as one fused step (``cbam_course/fused.py``, and
     ``docs/performance.md``): the same outputs and gradients, at about half of the plain
     path's extra time in a training step. Set ``fused = False`` on a module (or
     ``CBAM.fused = False`` for all) to run the plain two-module path instead, e.g. to step
@@ -225,24 +225,10 @@ class SEBlock(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The fused CBAM step: the same maths as ChannelAttention then SpatialAttention, made cheap.
-#
-# Why it exists. CBAM adds under 1% of the network's FLOPs, yet the plain modules above made a
-# CPU training step about 1.4x as long: each of their ~10 element-wise operations reads and
-# writes a whole (B, C, H, W) tensor, autograd adds as many again on the way back (zero-filled
-# buffers for the max-pool gradients, materialised mean gradients), ``torch.max(dim=...)``
-# with indices is ~30x slower than ``torch.amax``, and the backward of the 7x7 convolution from
-# 2 channels to 1 is very slow in the default (NCHW) memory format. Here forward and backward
-# are written out by hand: every big tensor is touched a few times, the maxima come from
-# ``amax``, and the small convolution's backward runs in channels_last. It also runs under CPU
-# autocast (bfloat16), where some of torch's reductions need the workarounds below.
-#
-# What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
-# 20 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
-#
-# Gradients at ties: where several positions share a maximum, the gradient is split between
-# them evenly (as ``torch.amax`` does); the seed's max-with-indices gives it all to one. Both
-# are valid; in AttentionCNN the tied values are ReLU zeros, whose gradient ReLU discards.
+# On the CPU, CBAM.forward takes a fused path (cbam_course/fused.py): the same maths as the two
+# modules above, with forward and backward written out by hand, because the plain modules made
+# a CPU training step about 1.4x as long for under 1% of the FLOPs. It is only a speed-up: set
+# ``CBAM.fused = False`` to step through the plain path; tests hold the two equal.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -269,141 +255,12 @@ def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
 def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     ca_mod, sa_mod = module.channel_attention, module.spatial_attention
     _check_input(x, "ChannelAttention", ca_mod.in_channels)
-    out, ca, sa = _FusedCBAM.apply(x, ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight)
+    out, ca, sa = fused_cbam(x, ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight)
     if ca_mod.record:
         ca_mod.last_attention = ca
     if sa_mod.record:
         sa_mod.last_attention = sa
     return out
-
-
-# Reductions over channels (dim 1) or positions (dims 2, 3) of a (B, C, H, W) tensor. torch's
-# own are fast in float32; in bfloat16 (CPU autocast) some of its CPU kernels are ~15x slower
-# than a pass over the data should be (sums and means in any layout, amax over channels or
-# positions in channels_last), so there sums become matrix products with a ones vector and
-# maxima use the pooling kernel or a halving tree.
-
-
-def _channels_last(x: torch.Tensor) -> bool:
-    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-
-
-def _sum(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
-    """``x.sum(1, keepdim=True)`` (B, 1, H, W) or ``x.sum((2, 3), keepdim=True)`` (B, C, 1, 1)."""
-    b, c, h, w = x.shape
-    dims = (1,) if over_channels else (2, 3)
-    if x.dtype != torch.bfloat16 or not (x.is_contiguous() or _channels_last(x)):
-        return x.sum(dims, keepdim=True)
-    if x.is_contiguous():  # NCHW: (B, C, HW)
-        flat = x.view(b, c, h * w)
-        out = x.new_ones(1, c) @ flat if over_channels else flat @ x.new_ones(h * w, 1)
-    else:  # channels_last: (B, HW, C)
-        flat = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
-        out = flat @ x.new_ones(c, 1) if over_channels else x.new_ones(1, h * w) @ flat
-    return out.view(b, 1, h, w) if over_channels else out.view(b, c, 1, 1)
-
-
-def _amax(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
-    """``x.amax(1, keepdim=True)`` (B, 1, H, W) or ``x.amax((2, 3), keepdim=True)`` (B, C, 1, 1)."""
-    if x.dtype != torch.bfloat16 or not _channels_last(x):
-        return x.amax(1 if over_channels else (2, 3), keepdim=True)
-    if not over_channels:
-        return F.max_pool2d(x, x.shape[2:])
-    t = x.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous: halve the channels until one is left
-    while t.shape[-1] > 1:
-        n = t.shape[-1]
-        half = torch.maximum(t[..., : n // 2], t[..., n // 2: n // 2 * 2])
-        t = torch.cat([half, t[..., n // 2 * 2:]], dim=-1) if n % 2 else half
-    return t.permute(0, 3, 1, 2)
-
-
-def _mul_add(t: torch.Tensor, m: torch.Tensor, a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-    """``t * m + a`` for a full-size ``t`` and broadcast ``m`` and ``a``, into ``out`` (may be
-    ``t``) or a new tensor. ``torch.addcmul(a, t, m)`` is one pass, but its CPU kernel is up to
-    7x slower when ``a`` is broadcast along the innermost dimension in memory (W in NCHW, C in
-    channels_last); there a multiply then an in-place add is faster."""
-    if out is None:
-        out = torch.empty_like(t)
-    inner_broadcast = a.shape[1] == 1 if _channels_last(t) else a.shape[-1] == 1 < t.shape[-1]
-    if inner_broadcast:
-        return torch.mul(t, m, out=out).add_(a)
-    return torch.addcmul(a, t, m, out=out)
-
-
-def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tensor, grad: torch.Tensor,
-                  over_channels: bool, scratch: torch.Tensor) -> None:
-    """Add the gradient of the max over channels or positions to ``total``: ``grad`` goes to
-    the positions that hold the maximum, shared evenly between ties. The 0/1 mask is written
-    as floats into ``scratch`` (boolean masks cost several times more here)."""
-    hit = torch.eq(values, maxima, out=scratch)
-    total.addcmul_(hit, grad / _sum(hit, over_channels))
-
-
-class _FusedCBAM(torch.autograd.Function):
-    """``out = y * sa`` with ``y = x * ca``: CBAM's forward and backward written out by hand.
-
-    Inputs: x (B, C, H, W), the MLP weights w1 (C/r, C) and w2 (C, C/r), the conv weight
-    (1, 2, k, k). Outputs: the features, and (detached) the channel weights (B, C, 1, 1)
-    and the spatial map (B, 1, H, W) for ``record_attention``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, w1, w2, conv_w):
-        # Under CPU autocast x arrives in bfloat16: compute in x's dtype, as autocast would.
-        ctx.weight_dtype = w1.dtype
-        with torch.autocast("cpu", enabled=False):
-            return _FusedCBAM._forward(ctx, x, w1.to(x.dtype), w2.to(x.dtype), conv_w.to(x.dtype))
-
-    @staticmethod
-    def _forward(ctx, x, w1, w2, conv_w):
-        b, c, hh, ww = x.shape
-        # channel attention: both descriptors through the shared MLP as one (2B, C) batch
-        avg, mx = _sum(x, over_channels=False) / (hh * ww), _amax(x, over_channels=False)
-        d = torch.cat([avg, mx]).view(2 * b, c)
-        h = torch.relu(d @ w1.t())
-        z = h @ w2.t()
-        ca = torch.sigmoid(z[:b] + z[b:]).view(b, c, 1, 1)
-        y = x * ca
-        # spatial attention: channel mean and max, the k x k conv, a sigmoid
-        s = torch.cat([_sum(y, over_channels=True) / c, _amax(y, over_channels=True)], dim=1)
-        sa = torch.sigmoid(F.conv2d(s, conv_w, padding=conv_w.shape[-1] // 2))
-        out = y * sa
-        ctx.save_for_backward(x, y, s, sa, ca, d, h, mx, w1, w2, conv_w)
-        ctx.mark_non_differentiable(ca, sa)
-        return out, ca, sa
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g, _ca_grad, _sa_grad):
-        x, y, s, sa, ca, d, h, mx, w1, w2, conv_w = ctx.saved_tensors
-        b, c, hh, ww = x.shape
-        g = g.contiguous(memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
-        # out = y * sa: through the sigmoid and the k x k conv (channels_last is far faster)
-        scratch = g * y  # one big buffer, reused for each product and mask below
-        g_sa = _sum(scratch, over_channels=True)
-        g_pre = g_sa * sa * (1 - sa)
-        cl = torch.channels_last
-        g_s, g_conv, _ = torch.ops.aten.convolution_backward(
-            g_pre.contiguous(memory_format=cl), s.contiguous(memory_format=cl),
-            conv_w.contiguous(memory_format=cl), None, (1, 1), (conv_w.shape[-1] // 2,) * 2,
-            (1, 1), False, (0, 0), 1, (True, ctx.needs_input_grad[3], False))
-        g_s = g_s.contiguous()
-        # y: directly (g * sa), through the channel mean, through the channel max
-        g_y = _mul_add(g, sa, g_s[:, :1] / c)
-        _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True, scratch=scratch)
-        # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
-        g_ca = _sum(torch.mul(g_y, x, out=scratch), over_channels=False).view(b, c)
-        g_z = g_ca * (ca * (1 - ca)).view(b, c)
-        g_z2 = torch.cat([g_z, g_z])
-        g_w2 = g_z2.t() @ h
-        g_h = (g_z2 @ w2) * (h > 0)
-        g_w1 = g_h.t() @ d
-        g_d = g_h @ w1
-        # x: directly (g_y * ca), through the spatial average, through the spatial max
-        g_x = _mul_add(g_y, ca, (g_d[:b] / (hh * ww)).view(b, c, 1, 1), out=g_y)  # in place
-        _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False, scratch=scratch)
-        dtype = ctx.weight_dtype
-        return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype)
 
 
 _RECORDING = (ChannelAttention, SpatialAttention, SEBlock)

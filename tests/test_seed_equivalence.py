@@ -172,7 +172,7 @@ def test_fused_cbam_under_cpu_autocast_is_the_plain_path(channels_last):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_reductions_equal_torchs(channels, channels_last, dtype):
     """The fused path's sums and maxima (matrix products and a halving tree in bfloat16) are torch's."""
-    from cbam_course.attention import _amax, _sum
+    from cbam_course.fused import _amax, _sum
 
     torch.manual_seed(0)
     x = torch.randn(3, channels, 5, 6).to(dtype)
