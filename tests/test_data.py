@@ -14,13 +14,7 @@ from PIL import Image
 from cbam_course import data as D
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: these tests are small, and a shared 2-core machine punishes oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 # ---- the stand-in -------------------------------------------------------------------------------

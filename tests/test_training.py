@@ -21,12 +21,7 @@ from cbam_course.training import (CheckpointError, History, LivePlot, Trainer, e
 TINY = get_recipe("fast", batch_size=32, eval_batch_size=64, epochs=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
