@@ -83,3 +83,35 @@ def test_laptop_quick_runs_end_to_end(capsys, tmp_path):
     assert re.search(r"test accuracy without TTA: \d+\.\d\d% at \d+ s wall", out)
     assert re.search(r"test accuracy with flip TTA: \d+\.\d\d% at \d+ s wall \(within the 60 s budget\)", out)
     assert (tmp_path / "metrics.json").is_file()
+
+
+def test_full_quick_reports_when_the_target_was_reached(capsys):
+    """``bench full`` (the GPU profile's benchmark) runs anywhere; the target line names the first
+    epoch whose test accuracy reached it, and the epoch list shows where that came from."""
+    assert bench.main(["full", "--quick", "--device", "cpu", "--target", "0"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Full profile: cbam") and "no time budget" in out.splitlines()[0]
+    assert re.search(r"target 0\.00% first reached at epoch 1, \d+ s wall \(\d+\.\d min\)", out)
+    epochs = re.findall(r"  epoch (\d+): train acc [\d.]+%, test acc ([\d.]+)%", out)
+    assert [e for e, _ in epochs] == ["1", "2"]
+    assert re.search(r"test accuracy with flip TTA: \d+\.\d\d% at \d+ s wall$", out.strip())
+
+    assert bench.main(["full", "--quick", "--device", "cpu", "--target", "101"]) == 0
+    out = capsys.readouterr().out
+    best = max(float(acc) for _, acc in re.findall(r"  epoch (\d+): train acc [\d.]+%, test acc ([\d.]+)%", out))
+    assert f"target 101.00% not reached (best {best:.2f}%)" in out
+
+
+def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
+    assert bench.main(["laptop", "--quick", "--time-budget", "0.001"]) == 1
+    assert "error: no epoch finished within the 0 s budget" in capsys.readouterr().out
+
+
+def test_overhead_takes_a_device(capsys):
+    assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
+                       "--device", "cpu"]) == 0
+    assert "on cpu" in capsys.readouterr().out.splitlines()[0]
+    missing = "cuda" if not torch.cuda.is_available() else "nope"
+    for command in (["overhead", "--widths", "16"], ["full", "--quick"]):
+        assert bench.main(command + ["--device", missing]) == 2
+        assert f"error: Device {missing!r} is not available here" in capsys.readouterr().out
