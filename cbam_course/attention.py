@@ -20,7 +20,7 @@ from typing import Iterator
 import torch
 import torch.nn as nn
 
-from .fused import fused_cbam
+from .fused import Workspace, fused_cbam
 
 __all__ = [
     "ChannelAttention",
@@ -255,7 +255,10 @@ def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
 def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     ca_mod, sa_mod = module.channel_attention, module.spatial_attention
     _check_input(x, "ChannelAttention", ca_mod.in_channels)
-    out, ca, sa = fused_cbam(x, ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight)
+    workspace = module.__dict__.get("_workspace")
+    if workspace is None:
+        workspace = module._workspace = Workspace()
+    out, ca, sa = fused_cbam(x, ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight, workspace)
     if ca_mod.record:
         ca_mod.last_attention = ca
     if sa_mod.record:

@@ -26,15 +26,20 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["fused_cbam"]
+__all__ = ["fused_cbam", "Workspace"]
 
 
-def fused_cbam(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, conv_w: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fused_cbam(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, conv_w: torch.Tensor,
+               workspace: "Workspace | None" = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CBAM on ``x`` with the shared MLP's weights ``w1`` (C/r, C), ``w2`` (C, C/r) and the
     spatial conv's weight ``conv_w`` (1, 2, k, k). Returns the output and, detached, the channel
-    weights (B, C, 1, 1) and the spatial map (B, 1, H, W)."""
-    return _FusedCBAM.apply(x, w1, w2, conv_w)
+    weights (B, C, 1, 1) and the spatial map (B, 1, H, W).
+
+    ``workspace`` (one :class:`Workspace` per module) lets training steps reuse their scratch
+    memory; it is used only when a gradient will be needed, so evaluation holds no extra memory.
+    """
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (x, w1, w2, conv_w))
+    return _FusedCBAM.apply(x, w1, w2, conv_w, workspace if needs_grad else None)
 
 
 # Reductions over channels (dim 1) or positions (dims 2, 3) of a (B, C, H, W) tensor. torch's
@@ -99,48 +104,101 @@ def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tenso
     total.addcmul_(hit, grad / _sum(hit, over_channels))
 
 
+class Workspace:
+    """Scratch tensors that one CBAM module reuses from one training step to the next.
+
+    On the CPU a fresh (B, C, H, W) tensor can cost more than the arithmetic done in it: its
+    memory comes back from the operating system page by page the first time it is written.
+    The fused step keeps the two big tensors that never leave it here: the channel-weighted
+    features ``y`` and a scratch buffer for the backward pass. Only its output and its input
+    gradient are fresh each step. A stamp records which forward pass wrote ``y``, so the
+    backward pass recomputes ``y`` whenever another forward pass has overwritten it since.
+    Nothing here is part of the model's state: copies and pickles of a module start empty.
+    One module's workspace serves one thread at a time.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._stamps: dict[str, int] = {}
+        self._count = 0
+
+    def get(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """A tensor shaped and laid out like ``like`` (contents undefined), kept for next time."""
+        buf = self._buffers.get(name)
+        if (buf is None or buf.shape != like.shape or buf.dtype != like.dtype
+                or buf.device != like.device or buf.stride() != like.stride()):
+            buf = self._buffers[name] = torch.empty_like(like)
+            self._stamps.pop(name, None)
+        return buf
+
+    def stamp(self, name: str) -> int:
+        """Mark ``name`` as just written; returns the stamp to check it with later."""
+        self._count += 1
+        self._stamps[name] = self._count
+        return self._count
+
+    def holds(self, name: str, stamp: int) -> bool:
+        """True when ``name`` still holds what was written when ``stamp`` was taken."""
+        return self._stamps.get(name) == stamp
+
+    def __deepcopy__(self, memo: dict) -> "Workspace":
+        return Workspace()
+
+    def __getstate__(self) -> dict:
+        return Workspace().__dict__
+
+
 class _FusedCBAM(torch.autograd.Function):
     """``out = y * sa`` with ``y = x * ca``: CBAM's forward and backward written out by hand.
 
     Inputs: x (B, C, H, W), the MLP weights w1 (C/r, C) and w2 (C, C/r), the conv weight
-    (1, 2, k, k). Outputs: the features, and (detached) the channel weights (B, C, 1, 1)
-    and the spatial map (B, 1, H, W) for ``record_attention``.
+    (1, 2, k, k), and a :class:`Workspace` (or None: fresh tensors, as when no gradient is
+    needed). Outputs: the features, and (detached) the channel weights (B, C, 1, 1) and the
+    spatial map (B, 1, H, W) for ``record_attention``.
     """
 
     @staticmethod
-    def forward(ctx, x, w1, w2, conv_w):
+    def forward(ctx, x, w1, w2, conv_w, workspace):
         # Under CPU autocast x arrives in bfloat16: compute in x's dtype, as autocast would.
         ctx.weight_dtype = w1.dtype
+        ctx.workspace = workspace
         with torch.autocast("cpu", enabled=False):
             return _FusedCBAM._forward(ctx, x, w1.to(x.dtype), w2.to(x.dtype), conv_w.to(x.dtype))
 
     @staticmethod
     def _forward(ctx, x, w1, w2, conv_w):
         b, c, hh, ww = x.shape
+        ws = ctx.workspace
         # channel attention: both descriptors through the shared MLP as one (2B, C) batch
         avg, mx = _sum(x, over_channels=False) / (hh * ww), _amax(x, over_channels=False)
         d = torch.cat([avg, mx]).view(2 * b, c)
         h = torch.relu(d @ w1.t())
         z = h @ w2.t()
         ca = torch.sigmoid(z[:b] + z[b:]).view(b, c, 1, 1)
-        y = x * ca
+        y = x * ca if ws is None else torch.mul(x, ca, out=ws.get("y", x))
+        ctx.y_stamp = None if ws is None else ws.stamp("y")
         # spatial attention: channel mean and max, the k x k conv, a sigmoid
         s = torch.cat([_sum(y, over_channels=True) / c, _amax(y, over_channels=True)], dim=1)
         sa = torch.sigmoid(F.conv2d(s, conv_w, padding=conv_w.shape[-1] // 2))
         out = y * sa
-        ctx.save_for_backward(x, y, s, sa, ca, d, h, mx, w1, w2, conv_w)
+        ctx.save_for_backward(x, s, sa, ca, d, h, mx, w1, w2, conv_w)
         ctx.mark_non_differentiable(ca, sa)
         return out, ca, sa
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _ca_grad, _sa_grad):
-        x, y, s, sa, ca, d, h, mx, w1, w2, conv_w = ctx.saved_tensors
+        x, s, sa, ca, d, h, mx, w1, w2, conv_w = ctx.saved_tensors
         b, c, hh, ww = x.shape
+        ws = ctx.workspace if ctx.workspace is not None else Workspace()
         g = g.contiguous(memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
+        y = ws.get("y", x)
+        if not ws.holds("y", ctx.y_stamp):  # another forward pass wrote it since: compute it again
+            torch.mul(x, ca, out=y)
+            ctx.y_stamp = ws.stamp("y")
+        scratch = ws.get("scratch", x)  # reused for each product and mask below
         # out = y * sa: through the sigmoid and the k x k conv (channels_last is far faster)
-        scratch = g * y  # one big buffer, reused for each product and mask below
-        g_sa = _sum(scratch, over_channels=True)
+        g_sa = _sum(torch.mul(g, y, out=scratch), over_channels=True)
         g_pre = g_sa * sa * (1 - sa)
         cl = torch.channels_last
         g_s, g_conv, _ = torch.ops.aten.convolution_backward(
@@ -149,7 +207,7 @@ class _FusedCBAM(torch.autograd.Function):
             (1, 1), False, (0, 0), 1, (True, ctx.needs_input_grad[3], False))
         g_s = g_s.contiguous()
         # y: directly (g * sa), through the channel mean, through the channel max
-        g_y = _mul_add(g, sa, g_s[:, :1] / c)
+        g_y = _mul_add(g, sa, g_s[:, :1] / c)  # becomes the input gradient below
         _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True, scratch=scratch)
         # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
         g_ca = _sum(torch.mul(g_y, x, out=scratch), over_channels=False).view(b, c)
@@ -163,4 +221,4 @@ class _FusedCBAM(torch.autograd.Function):
         g_x = _mul_add(g_y, ca, (g_d[:b] / (hh * ww)).view(b, c, 1, 1), out=g_y)  # in place
         _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False, scratch=scratch)
         dtype = ctx.weight_dtype
-        return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype)
+        return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype), None

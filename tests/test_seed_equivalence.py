@@ -101,6 +101,52 @@ def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, channels_last, 
         assert out_a.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_fused_workspace_survives_interleaved_passes():
+    """The fused step reuses its scratch memory between steps. Two forward passes before one
+    backward (gradient accumulation), a backward run twice (retain_graph) and a forward in
+    between must all still give the seed's gradients."""
+    torch.manual_seed(0)
+    theirs = seed.CBAM(32, ratio=8)
+    ours = cc.CBAM(32, ratio=8)
+    ours.load_state_dict(theirs.state_dict())
+    x1, x2 = torch.randn(2, 32, 8, 8), torch.randn(2, 32, 8, 8)
+
+    def accumulated(m, retain):
+        m.zero_grad(set_to_none=True)
+        a, b = x1.clone().requires_grad_(), x2.clone().requires_grad_()
+        out1, out2 = m(a), m(b)          # the second forward overwrites the first one's scratch
+        loss = (out1 * torch.linspace(-1, 1, out1.numel()).view_as(out1)).sum() + out2.square().sum()
+        loss.backward(retain_graph=retain)
+        if retain:
+            m(torch.randn(3, 32, 8, 8))  # a forward of another batch size in between
+            loss.backward()              # the same graph again: every gradient doubles
+        return a.grad, b.grad, [p.grad for p in m.parameters()]
+
+    for retain in (False, True):
+        ga, gb, gp = accumulated(ours, retain)
+        ta, tb, tp = accumulated(theirs, retain)
+        torch.testing.assert_close(ga, ta, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(gb, tb, atol=1e-5, rtol=1e-4)
+        for a, b in zip(gp, tp):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_workspace_is_for_training_only_and_not_copied():
+    import copy
+    import pickle
+
+    m = cc.CBAM(32)
+    with torch.no_grad():
+        m(torch.randn(2, 32, 8, 8))
+    assert not getattr(m, "_workspace", None) or not m._workspace._buffers  # evaluation keeps nothing
+    m(torch.randn(2, 32, 8, 8, requires_grad=True)).sum().backward()
+    assert set(m._workspace._buffers) == {"y", "scratch"}
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert not clone._workspace._buffers
+        torch.testing.assert_close(clone(torch.ones(1, 32, 4, 4)), m(torch.ones(1, 32, 4, 4)))
+    assert set(m.state_dict()) == set(cc.CBAM(32).state_dict())
+
+
 def test_fused_and_plain_paths_record_the_same_attention():
     torch.manual_seed(0)
     m = cc.CBAM(32, ratio=4)
