@@ -20,7 +20,7 @@ from typing import Iterator
 import torch
 import torch.nn as nn
 
-from .fused import Workspace, fused_cbam
+from .fused import Workspace, _sum, fused_cbam
 
 __all__ = [
     "ChannelAttention",
@@ -210,8 +210,12 @@ class SEBlock(nn.Module):
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The channel weights for ``x``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
-        b, c = x.shape[:2]
-        return self.sigmoid(self.fc(self.avg_pool(x).view(b, c))).view(b, c, 1, 1)
+        b, c, h, w = x.shape
+        if x.dtype == torch.bfloat16:  # CPU autocast: torch's bfloat16 average pool is ~15x slow
+            squeezed = _sum(x, over_channels=False) / (h * w)  # the same mean, as a matrix product
+        else:
+            squeezed = self.avg_pool(x)
+        return self.sigmoid(self.fc(squeezed.view(b, c))).view(b, c, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, "SEBlock", self.in_channels)

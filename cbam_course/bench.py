@@ -206,11 +206,12 @@ def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> fl
 
 def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_last: bool = False,
                      compiled: bool = False, amp: bool = False, with_plain: bool = True,
-                     seed: int = 0, device: str | torch.device = "cpu") -> dict[str, float]:
+                     seed: int = 0, device: str | torch.device = "cpu", with_se: bool = False) -> dict[str, float]:
     """Median seconds of one training step (forward + backward, no optimizer) per model.
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
-    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations). Keys ending in
+    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), and with
+    ``with_se`` ``se`` (SE blocks in the same slots, for lesson 06's comparison). Keys ending in
     ``compile_s`` hold compile times when ``compiled``. ``amp`` runs under bfloat16 autocast. On a
     GPU each step ends with a synchronisation, so the time is the device's, not the launch's
     (there CBAM always takes the plain path, so ``cbam-plain`` is left out).
@@ -223,6 +224,8 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     y = torch.randint(0, 10, (batch,), device=device)
     models = {"none": AttentionCNN(attention="none", width=width).to(device),
               "cbam": AttentionCNN(attention="cbam", width=width).to(device)}
+    if with_se:
+        models["se"] = AttentionCNN(attention="se", width=width).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if with_plain and not compiled and device.type == "cpu":  # compiled, both paths are the same graph to inductor
         models["cbam-plain"] = AttentionCNN(attention="cbam", width=width)
@@ -266,6 +269,7 @@ def _overhead_main(argv: list[str]) -> int:
     p.add_argument("--compile", action="store_true", help="also measure under torch.compile (slow to compile)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    p.add_argument("--se", action="store_true", help="also measure SE blocks in the same slots")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -290,16 +294,17 @@ def _overhead_main(argv: list[str]) -> int:
     if args.compile:
         configs.append(("torch.compile NCHW", False, True, False))
     print(f"{'config':<22}{'width':>6}{'none ms':>10}{'cbam ms':>10}{'overhead':>10}"
-          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}")
+          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}" + (f"{'se ms':>9}{'se overhead':>13}" if args.se else ""))
     headline = None
     for label, cl, comp, amp in configs:
         for width in args.widths:
             r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp, amp=amp,
-                                 device=device)
+                                 device=device, with_se=args.se)
             ratio = r["cbam"] / r["none"]
             plain = (f"{r['cbam-plain'] * 1e3:13.1f}{r['cbam-plain'] / r['none']:18.2f}x"
                      if "cbam-plain" in r else f"{'-':>13}{'-':>19}")
-            print(f"{label:<22}{width:>6}{r['none'] * 1e3:10.1f}{r['cbam'] * 1e3:10.1f}{ratio:9.2f}x{plain}")
+            se = f"{r['se'] * 1e3:9.1f}{r['se'] / r['none']:12.2f}x" if "se" in r else ""
+            print(f"{label:<22}{width:>6}{r['none'] * 1e3:10.1f}{r['cbam'] * 1e3:10.1f}{ratio:9.2f}x{plain}{se}")
             if comp:
                 print(f"{'':<22}{'':>6}  compile + first step: none {r['none compile_s']:.0f} s, "
                       f"cbam {r['cbam compile_s']:.0f} s")

@@ -107,6 +107,14 @@ def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
     assert "error: no epoch finished within the 0 s budget" in capsys.readouterr().out
 
 
+def test_overhead_can_add_se(capsys):
+    assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1", "--se"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[3].split()[-2:] == ["se", "overhead"] or "se overhead" in out[3]
+    row = next(line for line in out if line.startswith("eager NCHW"))
+    assert row.count("x") == 3  # cbam, the seed's operations, se
+
+
 def test_overhead_takes_a_device(capsys):
     assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
                        "--device", "cpu"]) == 0

@@ -242,3 +242,27 @@ def test_hooks_on_the_sub_modules_still_run():
     m2 = cc.CBAM(16, ratio=4)
     m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(out, m2(x))  # hooked (plain) and fused paths agree
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_se_block_under_cpu_autocast_is_its_float32_self(channels_last):
+    """Under bfloat16 CPU autocast SEBlock squeezes with a matrix product instead of torch's slow
+    bfloat16 average pool: the same weights and gradients, to bfloat16's precision."""
+    torch.manual_seed(0)
+    m = cc.SEBlock(64)
+    x = torch.randn(3, 64, 8, 8)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa = x.clone().requires_grad_()
+    ref = m(xa)
+    ref.square().sum().backward()
+    ref_grads = [xa.grad] + [p.grad.clone() for p in m.parameters()]
+    m.zero_grad(set_to_none=True)
+    xb = x.bfloat16().requires_grad_()  # in a network under autocast, the convolutions hand over bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(xb)
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=2e-2)
+    for a, b in zip([xb.grad] + [p.grad for p in m.parameters()], ref_grads):
+        torch.testing.assert_close(a.float(), b, atol=0.1, rtol=5e-2)
