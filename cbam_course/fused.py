@@ -7,8 +7,10 @@ buffers for the max-pool gradients, materialised mean gradients), ``torch.max(di
 with indices is ~30x slower than ``torch.amax``, and the backward of the 7x7 convolution from
 2 channels to 1 is very slow in the default (NCHW) memory format. Here forward and backward
 are written out by hand: every big tensor is touched a few times, the maxima come from
-``amax``, and the small convolution's backward runs in channels_last. It also runs under CPU
-autocast (bfloat16), where some of torch's reductions need the workarounds below.
+``amax``, and the small convolution's backward runs in channels_last. A per-module
+:class:`Workspace` keeps the step's private big tensors from one training step to the next,
+because fresh memory costs page faults. It also runs under CPU autocast (bfloat16), where some
+of torch's reductions need the workarounds below.
 
 What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
 20 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
