@@ -211,7 +211,7 @@ class SEBlock(nn.Module):
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The channel weights for ``x``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
         b, c, h, w = x.shape
-        if x.dtype == torch.bfloat16:  # CPU autocast: torch's bfloat16 average pool is ~15x slow
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu":  # CPU autocast: its average pool is ~15x slow
             squeezed = _sum(x, over_channels=False) / (h * w)  # the same mean, as a matrix product
         else:
             squeezed = self.avg_pool(x)
