@@ -525,13 +525,11 @@ def _profile_main(name: str, argv: list[str]) -> int:
     t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pathlib import Path
-
     from .data import DataError, normalize
     from .models import AttentionCNN
     from .recipes import get_profile, get_recipe
-    from .runtime import get_device, seed_everything
-    from .training import CHECKPOINT_NAME, METRICS_NAME, Trainer, load_profile_data
+    from .runtime import get_device
+    from .training import load_profile_data, train_model
 
     profile = get_profile("quick" if args.quick else name)
     budget = args.time_budget if args.time_budget is not None else profile.time_budget
@@ -563,33 +561,35 @@ def _profile_main(name: str, argv: list[str]) -> int:
     print(f"data: {len(train_data)} training and {len(test_data)} test images "
           f"({'the generated stand-in' if train_data.is_standin else 'real images'}); "
           f"loaded in {t_loaded - t_start:.1f} s")
-    seed_everything(args.seed)
-    model = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width)
-    out = Path(args.out) if args.out else None
-    trainer = Trainer(model, train_data, test_data, recipe, device=device, seed=args.seed, amp=amp,
-                      channels_last=channels_last, progress=False, live_plot=False,
-                      checkpoint_path=out / CHECKPOINT_NAME if out else None,
-                      metrics_path=out / METRICS_NAME if out else None,
-                      config={"profile": profile.name, "bench": name})
     train_budget = None
     if budget:
-        # Keep room for the flip-TTA evaluation after training: estimated from a test batch.
+        # Keep room for the flip-TTA evaluation after training: estimated from a test batch on
+        # an untrained copy of the network (the same work per image as the trained one).
+        probe = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width)
+        probe = probe.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         xb = normalize(test_data.images[:256]).to(device)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        trainer.model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=trainer.amp_dtype, enabled=amp):
-            trainer.model(xb)
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            probe.eval()(xb)
             t0 = time.perf_counter()
-            trainer.model(xb).float().sum().item()
+            probe(xb).float().sum().item()
             per_image = (time.perf_counter() - t0) / len(xb)
         tta_reserve = 6.0 * per_image * len(test_data)  # two forward passes per image, with a 3x margin
         train_budget = budget - (time.perf_counter() - t_start) - tta_reserve
-    trainer.fit(epochs, time_budget=train_budget)
+        if train_budget <= 0:
+            print(f"error: no epoch fits in the {budget:.0f} s budget (loading took {t_loaded - t_start:.0f} s, "
+                  f"the TTA evaluation needs about {tta_reserve:.0f} s); give it a larger --time-budget.")
+            return 1
+    # The product's own path (lessons 05/06 and the CLI train the same way).
+    trainer = train_model(args.attention, profile=profile, recipe=recipe, epochs=epochs, width=width,
+                          data=(train_data, test_data), out_dir=args.out, seed=args.seed,
+                          time_budget=train_budget, device=device, progress=False, live_plot=False,
+                          amp=amp, channels_last=channels_last)
     t_trained = time.perf_counter()
     h = trainer.history
     if not h.epochs:
-        print(f"error: no epoch finished within the {budget:.0f} s budget (loading took "
+        print(f"error: no epoch fits in the {budget:.0f} s budget (loading took "
               f"{t_loaded - t_start:.0f} s); give it a larger --time-budget.")
         return 1
     last = h.epochs[-1]

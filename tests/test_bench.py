@@ -104,7 +104,7 @@ def test_full_quick_reports_when_the_target_was_reached(capsys):
 
 def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
     assert bench.main(["laptop", "--quick", "--time-budget", "0.001"]) == 1
-    assert "error: no epoch finished within the 0 s budget" in capsys.readouterr().out
+    assert "error: no epoch fits in the 0 s budget" in capsys.readouterr().out
 
 
 def test_overhead_can_add_se(capsys):
