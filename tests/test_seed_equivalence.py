@@ -266,3 +266,29 @@ def test_se_block_under_cpu_autocast_is_its_float32_self(channels_last):
     torch.testing.assert_close(out.float(), ref, atol=3e-2, rtol=2e-2)
     for a, b in zip([xb.grad] + [p.grad for p in m.parameters()], ref_grads):
         torch.testing.assert_close(a.float(), b, atol=0.1, rtol=5e-2)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 7])
+@pytest.mark.parametrize("size", [(1, 1), (8, 8), (13, 5), (32, 32)])
+def test_spectral_conv_is_conv2d(kernel, size):
+    """The fused path's k x k convolution by FFT gives F.conv2d's output and both gradients."""
+    from cbam_course.fused import _spectral_conv, _spectral_conv_backward
+
+    torch.manual_seed(0)
+    s = torch.randn(3, 2, *size, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(1, 2, kernel, kernel, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.conv2d(s, w, padding=kernel // 2)
+    g = torch.randn_like(ref)
+    ref_gs, ref_gw = torch.autograd.grad(ref, (s, w), g)
+    out, s_hat = _spectral_conv(s.detach(), w.detach())
+    torch.testing.assert_close(out, ref.detach(), atol=1e-10, rtol=1e-10)
+    g_s, g_w = _spectral_conv_backward(g, s_hat, w.detach(), weight_grad=True)
+    torch.testing.assert_close(g_s, ref_gs, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(g_w, ref_gw, atol=1e-10, rtol=1e-10)
+    assert _spectral_conv_backward(g, s_hat, w.detach(), weight_grad=False)[1] is None
+
+
+def test_fft_sizes_have_small_prime_factors():
+    from cbam_course.fused import _fft_size
+
+    assert [_fft_size(n) for n in (1, 7, 14, 22, 38, 49)] == [1, 8, 15, 24, 40, 50]
