@@ -106,6 +106,22 @@ def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tenso
     total.addcmul_(hit, grad / _sum(hit, over_channels))
 
 
+def _sum_of_products(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """``(a * b).sum((2, 3))``, shape (B, C), for two (B, C, H, W) tensors.
+
+    Multiply-then-sum writes the product and reads it back. For NCHW float tensors batch norm's
+    backward does the same sum in one pass over ``a`` and ``b``: make every (sample, channel) pair
+    a channel of its own, with mean 0 and variance 1, and its weight gradient is exactly
+    ``sum(a * b)`` over the positions (0.68 ms against 0.32 ms at batch 64, 64 channels, 32x32)."""
+    n, c, h, w = a.shape
+    if a.dtype in (torch.float32, torch.float64) and a.is_contiguous() and b.is_contiguous():
+        zeros, ones = a.new_zeros(n * c), a.new_ones(n * c)
+        return torch.ops.aten.native_batch_norm_backward(
+            a.view(1, n * c, h, w), b.view(1, n * c, h, w), None, zeros, ones, None, None, False, 0.0,
+            [False, True, False])[1].view(n, c)
+    return _sum(torch.mul(a, b, out=scratch), over_channels=False).view(n, c)
+
+
 # The spatial attention's k x k convolution from 2 channels to 1, through the FFT. oneDNN's
 # kernels are built for many channels; with 2 in and 1 out, its forward and backward took about
 # 1.6 ms at 32x32 (batch 64) where the FFT form takes 0.7 ms. The convolution theorem makes a
@@ -249,18 +265,18 @@ class _FusedCBAM(torch.autograd.Function):
         scratch = ws.get("scratch", x)  # reused for each product and mask below
         # out = y * sa: through the sigmoid and the k x k conv
         g_sa = _sum(torch.mul(g, y, out=scratch), over_channels=True)
-        g_pre = (g_sa * sa * (1 - sa)).to(ctx.fft_dtype)
+        g_pre = torch.ops.aten.sigmoid_backward(g_sa, sa).to(ctx.fft_dtype)  # g_sa * sa * (1 - sa), one op
         g_s, g_conv = _spectral_conv_backward(g_pre, s_hat, conv_w.to(ctx.fft_dtype), ctx.needs_input_grad[3])
         g_s = g_s.to(x.dtype).contiguous()
         # y: directly (g * sa), through the channel mean, through the channel max
         g_y = _mul_add(g, sa, g_s[:, :1] / c)  # becomes the input gradient below
         _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True, scratch=scratch)
         # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
-        g_ca = _sum(torch.mul(g_y, x, out=scratch), over_channels=False).view(b, c)
-        g_z = g_ca * (ca * (1 - ca)).view(b, c)
+        g_ca = _sum_of_products(g_y, x, scratch)
+        g_z = torch.ops.aten.sigmoid_backward(g_ca, ca.view(b, c))
         g_z2 = torch.cat([g_z, g_z])
         g_w2 = g_z2.t() @ h
-        g_h = (g_z2 @ w2) * (h > 0)
+        g_h = torch.ops.aten.threshold_backward(g_z2 @ w2, h, 0)  # through the ReLU: zero where h <= 0
         g_w1 = g_h.t() @ d
         g_d = g_h @ w1
         # x: directly (g_y * ca), through the spatial average, through the spatial max

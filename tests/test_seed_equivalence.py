@@ -292,3 +292,19 @@ def test_fft_sizes_have_small_prime_factors():
     from cbam_course.fused import _fft_size
 
     assert [_fft_size(n) for n in (1, 7, 14, 22, 38, 49)] == [1, 8, 15, 24, 40, 50]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_sum_of_products_is_multiply_then_sum(channels_last, dtype):
+    """The fused path's per-channel sum of a product (batch norm's backward on NCHW floats)."""
+    from cbam_course.fused import _sum_of_products
+
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 5, 6, 7).to(dtype), torch.randn(3, 5, 6, 7).to(dtype)
+    if channels_last:
+        a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
+    got = _sum_of_products(a, b, torch.empty_like(a))
+    assert got.shape == (3, 5)
+    tol = 0.05 if dtype == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(got.float(), (a.float() * b.float()).sum((2, 3)), atol=tol, rtol=tol)
