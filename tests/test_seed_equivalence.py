@@ -288,10 +288,10 @@ def test_spectral_conv_is_conv2d(kernel, size):
     assert _spectral_conv_backward(g, s_hat, w.detach(), weight_grad=False)[1] is None
 
 
-def test_fft_sizes_have_small_prime_factors():
+def test_fft_sizes_are_even_with_small_prime_factors():
     from cbam_course.fused import _fft_size
 
-    assert [_fft_size(n) for n in (1, 7, 14, 22, 38, 49)] == [1, 8, 15, 24, 40, 50]
+    assert [_fft_size(n) for n in (1, 7, 14, 22, 38, 49)] == [2, 8, 16, 24, 40, 50]
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
