@@ -13,7 +13,7 @@ because fresh memory costs page faults. It also runs under CPU autocast (bfloat1
 of torch's reductions need the workarounds below.
 
 What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
-20 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
+30 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
 
 Gradients at ties: where several positions share a maximum, the gradient is split between
 them evenly (as ``torch.amax`` does); the seed's max-with-indices gives it all to one. Both
