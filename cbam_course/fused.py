@@ -143,11 +143,16 @@ def _fft_size(n: int) -> int:
         m += 2
 
 
+def _fft_plan(h: int, w: int, k: int) -> tuple[int, tuple[int, int]]:
+    """The padding ``k // 2`` of a k x k convolution on (h, w) maps, and the FFT size to use."""
+    return k // 2, (_fft_size(h + k - 1), _fft_size(w + k - 1))
+
+
 def _spectral_conv(s: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``F.conv2d(s, w, padding=k // 2)`` for ``s`` (B, 2, H, W) and ``w`` (1, 2, k, k), by FFT.
     Returns the result (B, 1, H, W) and the spectrum of ``s``, which the backward reuses."""
     (h, wd), k = s.shape[-2:], w.shape[-1]
-    p, n = k // 2, (_fft_size(h + k - 1), _fft_size(wd + k - 1))
+    p, n = _fft_plan(h, wd, k)
     s_hat = torch.fft.rfft2(s, s=n)
     w_hat = torch.fft.rfft2(w.flip(-2, -1), s=n)  # flipped: a convolution computes a correlation
     out = torch.fft.irfft2((s_hat * w_hat).sum(1, keepdim=True), s=n)
@@ -159,7 +164,7 @@ def _spectral_conv_backward(g: torch.Tensor, s_hat: torch.Tensor, w: torch.Tenso
     """Gradients of :func:`_spectral_conv` for the output gradient ``g`` (B, 1, H, W): for ``s``
     (B, 2, H, W), and for ``w`` (1, 2, k, k) when ``weight_grad``."""
     (h, wd), k = g.shape[-2:], w.shape[-1]
-    p, n = k // 2, (_fft_size(h + k - 1), _fft_size(wd + k - 1))
+    p, n = _fft_plan(h, wd, k)
     g_hat = torch.fft.rfft2(g, s=n)
     g_s = torch.fft.irfft2(g_hat * torch.fft.rfft2(w, s=n), s=n)[..., p:p + h, p:p + wd]
     if not weight_grad:
