@@ -15,9 +15,11 @@ of torch's reductions need the workarounds below.
 What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
 30 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
 
-Gradients at ties: where several positions share a maximum, the gradient is split between
-them evenly (as ``torch.amax`` does); the seed's max-with-indices gives it all to one. Both
-are valid; in AttentionCNN the tied values are ReLU zeros, whose gradient ReLU discards.
+Gradients at ties: where several values share a maximum, the seed's max-with-indices gives the
+gradient to one of them. So does this path for the max over positions on maps of 32x32 and
+up (not always the same one as the seed at a tie); elsewhere it splits the gradient evenly
+between them, as ``torch.amax`` does. All are valid; in AttentionCNN the tied values are ReLU
+zeros, whose gradient ReLU discards.
 
 The plain modules in ``attention.py`` are the reference; this module is only the fast path
 that ``CBAM.forward`` takes on the CPU. ``tests/test_seed_equivalence.py`` holds the two equal.
@@ -104,6 +106,30 @@ def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tenso
     as floats into ``scratch`` (boolean masks cost several times more here)."""
     hit = torch.eq(values, maxima, out=scratch)
     total.addcmul_(hit, grad / _sum(hit, over_channels))
+
+
+# Where maps have at least this many positions (32x32 and up), the max over positions comes with
+# the index of one maximum, so its backward is a scatter of one value per (sample, channel)
+# instead of a 0/1 mask, its count and a multiply-add over the whole tensor (at 32x32, batch 64,
+# 64 channels, the mask's three operations take ~1.3 ms inside a training step; finding the
+# index ~0.5 ms). torch's index-returning reductions are ~10x slower than ``amax``, so the
+# index is found in two small steps; on 16x16 and 8x8 maps those cost more than the mask.
+_INDEXED_MAX_POSITIONS = 1024
+
+
+def _amax_positions_indexed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x.amax((2, 3), keepdim=True)`` for a contiguous (B, C, H, W) ``x`` with H*W a multiple of
+    32, and the flat position (B, C, 1) of one maximum in each map.
+
+    Each map is read as rows of 32 positions: the maxima down the rows (32 per map, one fast
+    pass over ``x``) show which offset holds the map's maximum, and that offset's column
+    (H*W/32 values) shows which row. Index searches then only see small tensors."""
+    b, c, h, w = x.shape
+    rows = x.view(b * c, h * w // 32, 32)
+    column_max = rows.amax(1)  # (B*C, 32)
+    offset = column_max.argmax(1, keepdim=True)  # first offset holding the maximum
+    row = rows.gather(2, offset.unsqueeze(1).expand(-1, rows.shape[1], 1)).argmax(1)  # (B*C, 1)
+    return column_max.gather(1, offset).view(b, c, 1, 1), (row * 32 + offset).view(b, c, 1)
 
 
 def _sum_of_products(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
@@ -246,7 +272,10 @@ class _FusedCBAM(torch.autograd.Function):
         b, c, hh, ww = x.shape
         ws = ctx.workspace
         # channel attention: both descriptors through the shared MLP as one (2B, C) batch
-        avg, mx = _sum(x, over_channels=False) / (hh * ww), _amax(x, over_channels=False)
+        avg = _sum(x, over_channels=False) / (hh * ww)
+        indexed = (x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
+                   and hh * ww >= _INDEXED_MAX_POSITIONS and hh * ww % 32 == 0)
+        mx, where = _amax_positions_indexed(x) if indexed else (_amax(x, over_channels=False), None)
         d = torch.cat([avg, mx]).view(2 * b, c)
         h = torch.relu(d @ w1.t())
         z = h @ w2.t()
@@ -259,14 +288,14 @@ class _FusedCBAM(torch.autograd.Function):
         pre, s_hat = _spectral_conv(s.to(ctx.fft_dtype), conv_w.to(ctx.fft_dtype))
         sa = torch.sigmoid(pre).to(x.dtype)
         out = y * sa
-        ctx.save_for_backward(x, s, s_hat, sa, ca, d, h, mx, w1, w2, conv_w)
+        ctx.save_for_backward(x, s, s_hat, sa, ca, d, h, mx, where, w1, w2, conv_w)
         ctx.mark_non_differentiable(ca, sa)
         return out, ca, sa
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g, _ca_grad, _sa_grad):
-        x, s, s_hat, sa, ca, d, h, mx, w1, w2, conv_w = ctx.saved_tensors
+        x, s, s_hat, sa, ca, d, h, mx, where, w1, w2, conv_w = ctx.saved_tensors
         b, c, hh, ww = x.shape
         ws = ctx.workspace if ctx.workspace is not None else Workspace()
         g = g.contiguous(memory_format=torch.channels_last if _channels_last(x) else torch.contiguous_format)
@@ -293,6 +322,9 @@ class _FusedCBAM(torch.autograd.Function):
         g_d = g_h @ w1
         # x: directly (g_y * ca), through the spatial average, through the spatial max
         g_x = _mul_add(g_y, ca, (g_d[:b] / (hh * ww)).view(b, c, 1, 1), out=g_y)  # in place
-        _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False, scratch=scratch)
+        if where is not None:  # the maximum's position is known: one value per (sample, channel)
+            g_x.view(b, c, hh * ww).scatter_add_(2, where, g_d[b:].view(b, c, 1))
+        else:
+            _add_max_grad(g_x, x, mx, g_d[b:].view(b, c, 1, 1), over_channels=False, scratch=scratch)
         dtype = ctx.weight_dtype
         return g_x, g_w1.to(dtype), g_w2.to(dtype), None if g_conv is None else g_conv.to(dtype), None

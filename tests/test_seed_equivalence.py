@@ -81,6 +81,8 @@ def _grads(module, x):
     (64, 16, 7, (3, 64, 9, 7), False, torch.float32),
     (32, 8, 5, (2, 32, 16, 16), True, torch.float32),
     (128, 16, 3, (2, 128, 4, 4), False, torch.float64),
+    (16, 4, 7, (2, 16, 32, 32), False, torch.float64),  # 32x32 and up: the max over positions is indexed
+    (32, 8, 7, (2, 32, 48, 32), False, torch.float32),
 ])
 def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, channels_last, dtype):
     torch.manual_seed(0)
@@ -286,6 +288,37 @@ def test_spectral_conv_is_conv2d(kernel, size):
     torch.testing.assert_close(g_s, ref_gs, atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(g_w, ref_gw, atol=1e-10, rtol=1e-10)
     assert _spectral_conv_backward(g, s_hat, w.detach(), weight_grad=False)[1] is None
+
+
+def test_indexed_max_over_positions_is_adaptive_max_pool():
+    """On large maps the fused path finds the spatial maximum's position in two small steps;
+    without ties it is the position the seed's AdaptiveMaxPool2d picks."""
+    from cbam_course.fused import _amax_positions_indexed
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 32, 64)
+    mx, where = _amax_positions_indexed(x)
+    ref, ref_where = torch.nn.functional.adaptive_max_pool2d(x, 1, return_indices=True)
+    assert torch.equal(mx, ref)
+    assert torch.equal(where.view(3, 5), ref_where.view(3, 5))
+
+
+def test_fused_gradient_of_a_tied_spatial_max_goes_to_one_position():
+    """A map whose maximum appears twice: on a 32x32 map the max-pool's gradient goes whole to
+    one of the two positions, as in the seed (split in half, both would be off by half of it).
+    Here both pick the first; at other ties the two may pick different ones."""
+    torch.manual_seed(0)
+    theirs = seed.CBAM(16, ratio=4).double()
+    ours = cc.CBAM(16, ratio=4).double()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.rand(1, 16, 32, 32, dtype=torch.float64)
+    x[0, 3, 2, 5] = x[0, 3, 30, 7] = 2.0  # channel 3's maximum, twice
+    out_a, gx_a, gp_a = _grads(ours, x)
+    out_b, gx_b, gp_b = _grads(theirs, x)
+    torch.testing.assert_close(out_a, out_b)
+    torch.testing.assert_close(gx_a, gx_b)
+    for a, b in zip(gp_a, gp_b):
+        torch.testing.assert_close(a, b)
 
 
 def test_fft_sizes_are_even_with_small_prime_factors():
