@@ -6,7 +6,7 @@ Everything a lesson reuses lives here, one module per concern:
 - ``fused``: CBAM's hand-written CPU forward and backward (the same maths, faster)
 - ``models``: AttentionCNN, the seed's CNN with a choice of attention
 - ``measure``: parameters, FLOPs, and time side by side
-- ``runtime``: the device, the quick switch, seeding
+- ``runtime``: the device, the quick switch, seeding, keeping freed memory on the CPU
 - ``images``: a real photograph and a readable stack of feature maps made from it
 - ``checks``: the exercise checkers (check_channel_attention, check_cbam, ... check_evaluate)
 - ``exercises``: generates exercises/ from solutions/ (``make exercises``; needs nbformat, not imported here)
@@ -19,7 +19,7 @@ Everything a lesson reuses lives here, one module per concern:
 from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
 from .measure import compare_time, count_flops, count_parameters, time_forward
 from .models import ATTENTIONS, AttentionCNN
-from .runtime import get_device, quick_mode, seed_everything
+from .runtime import get_device, keep_freed_memory, quick_mode, seed_everything
 from .images import FEATURE_NAMES, feature_stack, load_photo
 from .variants import OfficialCBAM, ParallelCBAM, SpatialFirstCBAM, TimmCBAM, copy_seed_weights
 from .data import BatchLoader, DataError, ImageSet, augment_batch, load_cifar10, make_standin, normalize
@@ -37,7 +37,7 @@ __all__ = [
     "ChannelAttention", "SpatialAttention", "CBAM", "SEBlock", "record_attention",
     "AttentionCNN", "ATTENTIONS",
     "count_parameters", "count_flops", "time_forward", "compare_time",
-    "get_device", "quick_mode", "seed_everything",
+    "get_device", "quick_mode", "seed_everything", "keep_freed_memory",
     "load_photo", "feature_stack", "FEATURE_NAMES",
     "SpatialFirstCBAM", "ParallelCBAM", "OfficialCBAM", "TimmCBAM", "copy_seed_weights",
     "load_cifar10", "make_standin", "ImageSet", "BatchLoader", "augment_batch", "normalize", "DataError",

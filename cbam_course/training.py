@@ -32,7 +32,7 @@ import torch.nn as nn
 from .data import BatchLoader, ImageSet, load_cifar10, make_standin
 from .models import AttentionCNN
 from .recipes import OneCycle, Profile, Recipe, get_profile, get_recipe
-from .runtime import cpu_has_native_bfloat16, get_device
+from .runtime import cpu_has_native_bfloat16, get_device, keep_freed_memory
 
 __all__ = [
     "train_step", "evaluate", "History", "LivePlot", "in_notebook", "CheckpointError",
@@ -374,6 +374,9 @@ class Trainer:
         live_plot: redraw a plot in the notebook as training goes (default: in notebooks).
         tta: evaluate with flip test-time augmentation.
         config: extra JSON-able facts stored in the checkpoint (data, profile, ...).
+
+    On the CPU the Trainer also calls :func:`~cbam_course.runtime.keep_freed_memory`, so that the
+    process keeps the memory one step frees for the next (a process-wide setting).
     """
 
     def __init__(self, model: nn.Module, train_data: ImageSet, test_data: ImageSet,
@@ -388,6 +391,8 @@ class Trainer:
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # saves a page fault per page each step frees and takes back (see its docs)
         self.amp = cuda if amp is None else amp
         self.amp_dtype = torch.bfloat16
         if self.amp and cuda and not torch.cuda.is_bf16_supported():

@@ -296,3 +296,13 @@ def test_laptop_profile_trains_in_bfloat16_only_where_the_cpu_has_it(monkeypatch
     quick = training.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data,
                                  device="cpu", progress=False, live_plot=False)
     assert (quick.amp, quick.channels_last) == (False, False)
+
+
+def test_trainer_on_the_cpu_keeps_freed_memory(standin, monkeypatch):
+    """The Trainer asks the allocator to keep what a step frees (see runtime.keep_freed_memory)."""
+    import cbam_course.training as training
+
+    calls = []
+    monkeypatch.setattr(training, "keep_freed_memory", lambda: calls.append(1) or True)
+    _trainer(standin)
+    assert calls == [1]
