@@ -1,4 +1,4 @@
-"""Benchmarks behind the course's speed claims: ``python -m cbam_course bench {overhead,pipeline,laptop,full}``.
+"""Benchmarks behind the course's speed claims: ``python -m cbam_course bench {overhead,loop,pipeline,...}``.
 
 Each benchmark measures the thing and its baseline in the same process, interleaved round by
 round, so that background load hits both alike and the printed ratio stays meaningful on a busy
@@ -7,7 +7,11 @@ exact commands that produced them.
 
 - ``overhead``: the step time (forward + backward) of ``AttentionCNN(attention="cbam")`` over
   ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last, with
-  bfloat16 autocast and under ``torch.compile``. The last line is ``overhead: N.NNx``.
+  bfloat16 autocast and under ``torch.compile``. The models take turns of a few steps in a row,
+  as a training loop runs them, with freed memory kept as the Trainer keeps it on the CPU
+  (``runtime.keep_freed_memory``). The last line is ``overhead: N.NNx``.
+- ``loop``: one model's steps in a row, alone in its process, with the allocator as it is (or
+  ``--keep-freed-memory``): the time and the page faults per step of a training loop of your own.
 - ``pipeline``: trains the seed's model for a fixed number of steps, interleaved: the seed's
   pipeline (PIL transforms, a DataLoader with 2 workers, eager, the seed's own modules) and the
   course's (batched tensor augmentation from memory, the fused CBAM, channels_last) in float32
@@ -38,7 +42,7 @@ import torch.nn.functional as F
 
 from .runtime import cpu_has_native_bfloat16
 
-__all__ = ["main", "measure_overhead", "measure_pipeline", "SeedCBAM_CNN", "machine_line",
+__all__ = ["main", "measure_overhead", "measure_loop", "measure_pipeline", "SeedCBAM_CNN", "machine_line",
            "cpu_has_native_bfloat16"]
 
 
@@ -150,18 +154,26 @@ def machine_line() -> str:
             f"torch {torch.__version__}; {now}; load average {load}")
 
 
-def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each function, called in turn round after round."""
+def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
+                 block: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each function (``rounds`` timed calls each), the functions taking turns.
+
+    With ``block`` > 1 each turn is ``block`` calls in a row, and the first of them is not timed:
+    a training loop runs one model step after step, and a step that follows another model's
+    step finds the memory allocator and the caches in another state (section 1 of
+    docs/performance.md: per-step turns hid most of CBAM's page faults)."""
     for _ in range(warmup):
         for fn in runs.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
+    while len(next(iter(times.values()))) < rounds:
         for name, fn in runs.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return times
+            for i in range(block):
+                t0 = time.perf_counter()
+                fn()
+                if block == 1 or i > 0:
+                    times[name].append(time.perf_counter() - t0)
+    return {name: t[:rounds] for name, t in times.items()}
 
 
 def _median(values: Sequence[float]) -> float:
@@ -206,8 +218,10 @@ def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> fl
 
 def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_last: bool = False,
                      compiled: bool = False, amp: bool = False, with_plain: bool = True,
-                     seed: int = 0, device: str | torch.device = "cpu", with_se: bool = False) -> dict[str, float]:
-    """Median seconds of one training step (forward + backward, no optimizer) per model.
+                     seed: int = 0, device: str | torch.device = "cpu", with_se: bool = False,
+                     block: int = 4) -> dict[str, float]:
+    """Median seconds of one training step (forward + backward, no optimizer) per model, the
+    models taking turns of ``block`` steps in a row (the first of each turn not timed).
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
     ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), and with
@@ -252,7 +266,7 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
             step()
             result[f"{name} compile_s"] = time.perf_counter() - t0
         runs[name] = step
-    times = _interleaved(runs, rounds)
+    times = _interleaved(runs, rounds, block=block)
     result.update({name: _median(t) for name, t in times.items()})
     return result
 
@@ -270,18 +284,28 @@ def _overhead_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.add_argument("--se", action="store_true", help="also measure SE blocks in the same slots")
+    p.add_argument("--block", type=_positive_int, default=4,
+                   help="steps in a row per model and turn, the first not timed (default 4; 1: alternate every step)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave the allocator as it is (default: keep_freed_memory(), as the Trainer on the CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .runtime import get_device
+    from .runtime import get_device, keep_freed_memory
 
     try:
         device = get_device(args.device)
     except ValueError as err:
         print(f"error: {err}")
         return 2
+    turns = (f"in turns of {args.block} steps per model (the first not timed)" if args.block > 1
+             else "alternating models every step")
+    kept = device.type == "cpu" and not args.default_malloc and keep_freed_memory()
     print(f"CBAM overhead: one training step (forward + backward) at batch {args.batch}, 32x32 inputs, "
-          f"median of {args.rounds} interleaved steps, on {device.type}")
+          f"median of {args.rounds} steps {turns}, on {device.type}")
+    if device.type == "cpu":
+        print("allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as the Trainer)" if kept
+                               else "as the C library sets it (page faults depend on its history: see bench loop)"))
     print(machine_line())
     diff = seed_output_difference()
     print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
@@ -299,7 +323,7 @@ def _overhead_main(argv: list[str]) -> int:
     for label, cl, comp, amp in configs:
         for width in args.widths:
             r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp, amp=amp,
-                                 device=device, with_se=args.se)
+                                 device=device, with_se=args.se, block=args.block)
             ratio = r["cbam"] / r["none"]
             plain = (f"{r['cbam-plain'] * 1e3:13.1f}{r['cbam-plain'] / r['none']:18.2f}x"
                      if "cbam-plain" in r else f"{'-':>13}{'-':>19}")
@@ -312,6 +336,62 @@ def _overhead_main(argv: list[str]) -> int:
                 headline = (ratio, label, width)
     ratio, label, width = headline
     print(f"overhead: {ratio:.2f}x ({label}, width {width})")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# loop: one model, step after step, as a training loop of one's own runs it
+
+
+def measure_loop(attention: str, width: int = 64, batch: int = 64, steps: int = 30,
+                 seed: int = 0) -> tuple[list[float], list[int]]:
+    """Seconds and page faults (minor: memory taken back from the system) of ``steps``
+    training steps (forward + backward) of one AttentionCNN in a row, after 3 untimed ones."""
+    import resource
+
+    from .models import AttentionCNN
+
+    torch.manual_seed(seed)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    model = AttentionCNN(attention=attention, width=width)
+
+    def faults() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    seconds, page_faults = [], []
+    for i in range(3 + steps):
+        f0, t0 = faults(), time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        if i >= 3:
+            seconds.append(time.perf_counter() - t0)
+            page_faults.append(faults() - f0)
+    return seconds, page_faults
+
+
+def _loop_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m cbam_course bench loop",
+        description="One model's training steps in a row, in this process alone, as a loop of your own runs "
+                    "them: the time and page faults per step. Compare models by running it once per model.")
+    p.add_argument("--attention", default="cbam", choices=["none", "se", "cbam"], help="default cbam")
+    p.add_argument("--width", type=_positive_int, default=64, help="first-block width (default 64)")
+    p.add_argument("--batch", type=_positive_int, default=64, help="batch size (default 64)")
+    p.add_argument("--steps", type=_positive_int, default=30, help="timed steps (default 30)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--keep-freed-memory", action="store_true", help="call keep_freed_memory() first, as the Trainer")
+    args = p.parse_args(argv)
+    from .runtime import keep_freed_memory
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kept = args.keep_freed_memory and keep_freed_memory()
+    seconds, faults = measure_loop(args.attention, args.width, args.batch, args.steps)
+    print(machine_line())
+    print(f"allocator: {'freed memory kept' if kept else 'as the C library sets it'}")
+    print(f"{args.attention}, width {args.width}, batch {args.batch}: {_median(seconds) * 1e3:.1f} ms per step "
+          f"(median of {args.steps}), page faults per step: median {int(_median(faults))}, "
+          f"most {max(faults)}")
     return 0
 
 
@@ -625,9 +705,10 @@ def _full_main(argv: list[str]) -> int:
 
 # ----------------------------------------------------------------------------------------------
 
-_COMMANDS = {"overhead": _overhead_main, "pipeline": _pipeline_main, "laptop": _laptop_main,
+_COMMANDS = {"overhead": _overhead_main, "loop": _loop_main, "pipeline": _pipeline_main, "laptop": _laptop_main,
              "full": _full_main}
-USAGE = "usage: python -m cbam_course bench {overhead,pipeline,laptop,full} [options]  (--help after one for its options)"
+USAGE = ("usage: python -m cbam_course bench {overhead,loop,pipeline,laptop,full} [options]  "
+         "(--help after one for its options)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,37 @@ def test_overhead_prints_table_and_last_line(capsys):
     assert re.fullmatch(r"overhead: \d+\.\d\dx \(eager NCHW, width 16\)", out[-1])
 
 
+def test_interleaved_times_turns_of_consecutive_steps():
+    """Each model runs ``block`` steps in a row per turn; the first of each turn is not timed."""
+    calls = []
+    times = bench._interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                               rounds=4, warmup=1, block=3)
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
+    assert calls == ["a", "b"] + ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3
+    calls.clear()
+    bench._interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2, warmup=0)
+    assert calls == ["a", "b", "a", "b"]  # block 1: alternate every step, all timed
+
+
+def test_overhead_says_how_the_allocator_is_set(capsys):
+    for extra, says in ((["--default-malloc"], "as the C library sets it"), ([], "freed memory kept")):
+        assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
+                           "--block", "2"] + extra) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert "in turns of 2 steps per model" in out[0]
+        assert any(line.startswith("allocator: ") and says in line for line in out)
+
+
+def test_loop_prints_time_and_page_faults_per_step(capsys):
+    assert bench.main(["loop", "--attention", "none", "--width", "16", "--batch", "2", "--steps", "2",
+                       "--threads", "1"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"none, width 16, batch 2: \d+\.\d ms per step \(median of 2\), page faults per "
+                        r"step: median \d+, most \d+", last)
+    seconds, faults = bench.measure_loop("cbam", width=16, batch=2, steps=3)
+    assert len(seconds) == len(faults) == 3 and min(seconds) > 0 and min(faults) >= 0
+
+
 @pytest.mark.parametrize("amp", ["off", "on"])
 def test_pipeline_prints_speedup_on_last_line(capsys, amp):
     code = bench.main(["pipeline", "--steps", "2", "--chunk", "1", "--batch", "8", "--width", "16",
@@ -110,7 +141,8 @@ def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
 def test_overhead_can_add_se(capsys):
     assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1", "--se"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[3].split()[-2:] == ["se", "overhead"] or "se overhead" in out[3]
+    header = next(line for line in out if line.startswith("config"))
+    assert header.split()[-2:] == ["se", "overhead"]
     row = next(line for line in out if line.startswith("eager NCHW"))
     assert row.count("x") == 3  # cbam, the seed's operations, se
 
