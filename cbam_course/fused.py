@@ -12,8 +12,8 @@ small convolution is a product of spectra (FFT). A per-module
 because fresh memory costs page faults. It also runs under CPU autocast (bfloat16), where some
 of torch's reductions need the workarounds below.
 
-What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor about
-30 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
+What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor 25-30
+times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
 
 Gradients at ties: where several values share a maximum, the seed's max-with-indices gives the
 gradient to one of them. So does this path for the max over positions on maps of 32x32 and
