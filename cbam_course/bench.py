@@ -346,17 +346,20 @@ def _overhead_main(argv: list[str]) -> int:
 def measure_loop(attention: str, width: int = 64, batch: int = 64, steps: int = 30,
                  seed: int = 0) -> tuple[list[float], list[int]]:
     """Seconds and page faults (minor: memory taken back from the system) of ``steps``
-    training steps (forward + backward) of one AttentionCNN in a row, after 3 untimed ones."""
-    import resource
-
+    training steps (forward + backward) of one AttentionCNN in a row, after 3 untimed ones.
+    Where the system does not count page faults (Windows) they are all 0."""
     from .models import AttentionCNN
 
+    try:
+        import resource
+    except ImportError:  # Windows
+        resource = None
     torch.manual_seed(seed)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
     model = AttentionCNN(attention=attention, width=width)
 
     def faults() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
 
     seconds, page_faults = [], []
     for i in range(3 + steps):
