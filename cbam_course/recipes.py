@@ -188,7 +188,7 @@ PROFILES: dict[str, Profile] = {
     "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True,
                       expected_time="10 minutes wall (the time budget decides how many epochs)",
-                      expected_accuracy="84% (85% with flip TTA) where the CPU has native bfloat16, 77% in float32 elsewhere (2-core CPU, JPEG copy of CIFAR-10; docs/performance.md)",
+                      expected_accuracy="84-85% (85-86% with flip TTA) where the CPU has native bfloat16, 77% in float32 elsewhere (2-core CPU, JPEG copy of CIFAR-10; docs/performance.md)",
                       description="Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32."),
     "full": Profile(name="full", data="cifar10", width=64, recipe="fast", epochs=20, device="cuda",
                     expected_time="about 1 minute on an H100 GPU (50 s there, loading and evaluation included)",

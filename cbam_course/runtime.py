@@ -58,9 +58,6 @@ def cpu_has_native_bfloat16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-_KEEPING_FREED_MEMORY = False
-
-
 def keep_freed_memory(limit_mib: int = 1024) -> bool:
     """Ask the C library's allocator (glibc on Linux) to keep memory that a training step frees,
     up to ``limit_mib`` MiB, for the next step, instead of handing it back to the system.
@@ -75,11 +72,9 @@ def keep_freed_memory(limit_mib: int = 1024) -> bool:
     The setting holds for the whole process and cannot be undone; the price is that the process
     keeps its peak memory (plus at most ``limit_mib``) until it exits. The Trainer calls this when
     it trains on the CPU; call it yourself before a training loop of your own. Returns True where
-    the setting took effect (Linux with glibc), False elsewhere (nothing changes there).
+    the setting took effect (Linux with glibc), False elsewhere (nothing changes there). Calling
+    it again is harmless; the last ``limit_mib`` holds.
     """
-    global _KEEPING_FREED_MEMORY
-    if _KEEPING_FREED_MEMORY:
-        return True
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -89,6 +84,4 @@ def keep_freed_memory(limit_mib: int = 1024) -> bool:
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
     # Setting one threshold switches off glibc's own adjustment of both, so set both: blocks
     # under 32 MiB (glibc's largest) come from the heap, and the heap shrinks only past the limit.
-    _KEEPING_FREED_MEMORY = bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(
-        mallopt(m_trim_threshold, int(limit_mib) << 20))
-    return _KEEPING_FREED_MEMORY
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, int(limit_mib) << 20))
