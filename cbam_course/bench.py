@@ -166,7 +166,8 @@ def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int
         for fn in runs.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    while len(next(iter(times.values()))) < rounds:
+    timed_per_turn = block - 1 if block > 1 else 1
+    for _ in range(-(-rounds // timed_per_turn)):
         for name, fn in runs.items():
             for i in range(block):
                 t0 = time.perf_counter()
@@ -174,6 +175,12 @@ def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int
                 if block == 1 or i > 0:
                     times[name].append(time.perf_counter() - t0)
     return {name: t[:rounds] for name, t in times.items()}
+
+
+def _allocator_line(kept: bool) -> str:
+    """What the benchmark's process does with freed memory (see runtime.keep_freed_memory)."""
+    return "allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as the Trainer)" if kept
+                            else "as the C library sets it (page faults depend on the process's history)")
 
 
 def _median(values: Sequence[float]) -> float:
@@ -304,8 +311,7 @@ def _overhead_main(argv: list[str]) -> int:
     print(f"CBAM overhead: one training step (forward + backward) at batch {args.batch}, 32x32 inputs, "
           f"median of {args.rounds} steps {turns}, on {device.type}")
     if device.type == "cpu":
-        print("allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as the Trainer)" if kept
-                               else "as the C library sets it (page faults depend on its history: see bench loop)"))
+        print(_allocator_line(kept))
     print(machine_line())
     diff = seed_output_difference()
     print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
@@ -391,7 +397,7 @@ def _loop_main(argv: list[str]) -> int:
     kept = args.keep_freed_memory and keep_freed_memory()
     seconds, faults = measure_loop(args.attention, args.width, args.batch, args.steps)
     print(machine_line())
-    print(f"allocator: {'freed memory kept' if kept else 'as the C library sets it'}")
+    print(_allocator_line(kept))
     print(f"{args.attention}, width {args.width}, batch {args.batch}: {_median(seconds) * 1e3:.1f} ms per step "
           f"(median of {args.steps}), page faults per step: median {int(_median(faults))}, "
           f"most {max(faults)}")
