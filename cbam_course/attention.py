@@ -163,14 +163,16 @@ class CBAM(nn.Module):
     ``CBAM(x) = SpatialAttention(ChannelAttention(x))``; the output has the input's shape, so
     the module can follow any convolution block.
 
-    On the CPU the same maths runs as one fused step (``cbam_course/fused.py``, and
-    ``docs/performance.md``): the same outputs and gradients, at about half of the plain
-    path's extra time in a training step. Set ``fused = False`` on a module (or
-    ``CBAM.fused = False`` for all) to run the plain two-module path instead, e.g. to step
-    through it in a debugger.
+    On the CPU the same maths runs as one fused step, with the same outputs and gradients at
+    a fraction of the plain path's extra time in a training step (``docs/performance.md``):
+    compiled loops (``cbam_course/kernels.py``, with numba) for contiguous float32 and float64
+    inputs, hand-written PyTorch (``cbam_course/fused.py``) for the rest. Set ``fused = False``
+    on a module (or ``CBAM.fused = False`` for all) to run the plain two-module path instead,
+    e.g. to step through it in a debugger; ``compiled = False`` keeps the PyTorch one.
     """
 
     fused: bool = True
+    compiled: bool = True
 
     def __init__(self, in_channels: int, ratio: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
@@ -259,15 +261,36 @@ def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
 def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     ca_mod, sa_mod = module.channel_attention, module.spatial_attention
     _check_input(x, "ChannelAttention", ca_mod.in_channels)
-    workspace = module.__dict__.get("_workspace")
-    if workspace is None:
-        workspace = module._workspace = Workspace()
-    out, ca, sa = fused_cbam(x, ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight, workspace)
+    weights = (ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight)
+    kernels = _kernels() if module.compiled else None
+    if (kernels is not None and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
+            and all(w.dtype == x.dtype for w in weights)):
+        out, ca, sa = kernels.compiled_cbam(x, *weights)
+    else:
+        workspace = module.__dict__.get("_workspace")
+        if workspace is None:
+            workspace = module._workspace = Workspace()
+        out, ca, sa = fused_cbam(x, *weights, workspace)
     if ca_mod.record:
         ca_mod.last_attention = ca
     if sa_mod.record:
         sa_mod.last_attention = sa
     return out
+
+
+_KERNELS: list = []  # the kernels module, or None without numba; filled on first use
+
+
+def _kernels():
+    """``cbam_course.kernels``, imported on first use (numba takes a moment to load), or None
+    where numba is not installed: then the PyTorch fused step runs, a little slower."""
+    if not _KERNELS:
+        try:
+            from . import kernels
+        except ImportError:
+            kernels = None
+        _KERNELS.append(kernels)
+    return _KERNELS[0]
 
 
 _RECORDING = (ChannelAttention, SpatialAttention, SEBlock)

@@ -21,8 +21,9 @@ up (not always the same one as the seed at a tie); elsewhere it splits the gradi
 between them, as ``torch.amax`` does. All are valid; in AttentionCNN the tied values are ReLU
 zeros, whose gradient ReLU discards.
 
-The plain modules in ``attention.py`` are the reference; this module is only the fast path
-that ``CBAM.forward`` takes on the CPU. ``tests/test_seed_equivalence.py`` holds the two equal.
+The plain modules in ``attention.py`` are the reference. ``CBAM.forward`` takes this path on the
+CPU where ``kernels.py``'s compiled loops do not apply: channels_last inputs, bfloat16 under CPU
+autocast, or no numba installed. ``tests/test_seed_equivalence.py`` holds all of them equal.
 """
 from __future__ import annotations
 

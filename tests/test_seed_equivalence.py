@@ -68,6 +68,30 @@ def test_se_block_is_hu_et_al():
 
 
 # ---- the fused CBAM step (attention.py's fast path on the CPU) must be the seed's maths -------
+# It has two forms: numba's compiled loops (kernels.py) for contiguous float32/float64 inputs, and
+# the PyTorch step (fused.py) for the rest and where numba is missing. Tests that take the
+# ``fused_path`` fixture run on both, and check that the intended one ran.
+
+@pytest.fixture(params=["compiled", "pytorch"])
+def fused_path(request, monkeypatch):
+    import cbam_course.attention as attention
+    import cbam_course.kernels as kernels
+
+    calls = {"compiled": 0, "pytorch": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(kernels, "compiled_cbam", counting("compiled", kernels.compiled_cbam))
+    monkeypatch.setattr(attention, "fused_cbam", counting("pytorch", attention.fused_cbam))
+    monkeypatch.setattr(cc.CBAM, "compiled", request.param == "compiled")
+    yield request.param
+    other = "pytorch" if request.param == "compiled" else "compiled"
+    assert calls[request.param] > 0 and calls[other] == 0, f"the {request.param} path did not run: {calls}"
+
 
 def _grads(module, x):
     x = x.clone().requires_grad_(True)
@@ -77,14 +101,22 @@ def _grads(module, x):
     return out, x.grad, [p.grad for p in module.parameters()]
 
 
-@pytest.mark.parametrize("channels,ratio,kernel,shape,channels_last,dtype", [
-    (64, 16, 7, (3, 64, 9, 7), False, torch.float32),
-    (32, 8, 5, (2, 32, 16, 16), True, torch.float32),
-    (128, 16, 3, (2, 128, 4, 4), False, torch.float64),
-    (16, 4, 7, (2, 16, 32, 32), False, torch.float64),  # 32x32 and up: the max over positions is indexed
-    (32, 8, 7, (2, 32, 48, 32), False, torch.float32),
+@pytest.mark.parametrize("channels,ratio,kernel,shape,dtype", [
+    (64, 16, 7, (3, 64, 9, 7), torch.float32),
+    (128, 16, 3, (2, 128, 4, 4), torch.float64),
+    (16, 4, 7, (2, 16, 32, 32), torch.float64),  # 32x32 and up: the PyTorch step indexes the spatial max
+    (32, 8, 7, (2, 32, 48, 32), torch.float32),
 ])
-def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, channels_last, dtype):
+def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, dtype, fused_path):
+    _check_matches_seed(channels, ratio, kernel, shape, dtype, channels_last=False)
+
+
+def test_fused_cbam_matches_seed_in_channels_last():
+    """channels_last inputs take the PyTorch step, and the output keeps their layout."""
+    _check_matches_seed(32, 8, 5, (2, 32, 16, 16), torch.float32, channels_last=True)
+
+
+def _check_matches_seed(channels, ratio, kernel, shape, dtype, channels_last):
     torch.manual_seed(0)
     theirs = seed.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
     ours = cc.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
@@ -103,10 +135,10 @@ def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, channels_last, 
         assert out_a.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_fused_workspace_survives_interleaved_passes():
-    """The fused step reuses its scratch memory between steps. Two forward passes before one
-    backward (gradient accumulation), a backward run twice (retain_graph) and a forward in
-    between must all still give the seed's gradients."""
+def test_fused_workspace_survives_interleaved_passes(fused_path):
+    """The PyTorch fused step reuses its scratch memory between steps. Two forward passes before
+    one backward (gradient accumulation), a backward run twice (retain_graph) and a forward in
+    between must all still give the seed's gradients, on both paths."""
     torch.manual_seed(0)
     theirs = seed.CBAM(32, ratio=8)
     ours = cc.CBAM(32, ratio=8)
@@ -138,6 +170,7 @@ def test_fused_workspace_is_for_training_only_and_not_copied():
     import pickle
 
     m = cc.CBAM(32)
+    m.compiled = False  # the compiled loops keep no workspace
     with torch.no_grad():
         m(torch.randn(2, 32, 8, 8))
     assert not getattr(m, "_workspace", None) or not m._workspace._buffers  # evaluation keeps nothing
@@ -149,7 +182,7 @@ def test_fused_workspace_is_for_training_only_and_not_copied():
     assert set(m.state_dict()) == set(cc.CBAM(32).state_dict())
 
 
-def test_fused_and_plain_paths_record_the_same_attention():
+def test_fused_and_plain_paths_record_the_same_attention(fused_path):
     torch.manual_seed(0)
     m = cc.CBAM(32, ratio=4)
     x = torch.randn(2, 32, 8, 8)
@@ -174,7 +207,7 @@ def test_fused_cbam_keeps_the_input_checks():
         m(torch.randn(16, 4, 4))
 
 
-def test_training_step_gradients_match_the_seed_cnn():
+def test_training_step_gradients_match_the_seed_cnn(fused_path):
     """A whole training step (train mode, dropout, BatchNorm, ReLU zeros) gives the seed's gradients."""
     torch.manual_seed(0)
     theirs = seed.CBAM_CNN()
@@ -303,7 +336,7 @@ def test_indexed_max_over_positions_is_adaptive_max_pool():
     assert torch.equal(where.view(3, 5), ref_where.view(3, 5))
 
 
-def test_fused_gradient_of_a_tied_spatial_max_goes_to_one_position():
+def test_fused_gradient_of_a_tied_spatial_max_goes_to_one_position(fused_path):
     """A map whose maximum appears twice: on a 32x32 map the max-pool's gradient goes whole to
     one of the two positions, as in the seed (split in half, both would be off by half of it).
     Here both pick the first; at other ties the two may pick different ones."""
@@ -341,3 +374,74 @@ def test_sum_of_products_is_multiply_then_sum(channels_last, dtype):
     assert got.shape == (3, 5)
     tol = 0.05 if dtype == torch.bfloat16 else 1e-5
     torch.testing.assert_close(got.float(), (a.float() * b.float()).sum((2, 3)), atol=tol, rtol=tol)
+
+
+def test_compiled_gradient_of_a_tied_max_goes_where_the_seeds_goes():
+    """Ties in both maxima, on a 16x16 map: the compiled loops give each gradient whole to the
+    first channel and the first position that hold the maximum, as the seed's max-with-indices."""
+    torch.manual_seed(0)
+    theirs = seed.CBAM(16, ratio=4).double()
+    ours = cc.CBAM(16, ratio=4).double()
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.rand(2, 16, 16, 16, dtype=torch.float64)
+    x[0, 3, 2, 5] = x[0, 3, 11, 7] = 2.0      # channel 3's spatial maximum, twice
+    x[1, :, 4, 4] = 0.0                        # a position where every channel ties (ReLU zeros)
+    x[1, 6, 9, 9] = x[1, 12, 9, 9] = 3.0       # two channels tie for the maximum at (9, 9)
+    out_a, gx_a, gp_a = _grads(ours, x)
+    out_b, gx_b, gp_b = _grads(theirs, x)
+    torch.testing.assert_close(out_a, out_b)
+    torch.testing.assert_close(gx_a, gx_b)
+    for a, b in zip(gp_a, gp_b):
+        torch.testing.assert_close(a, b)
+
+
+def test_compiled_loops_do_not_depend_on_the_thread_count():
+    """Each sample's sums run in one fixed order, so one thread and two give the same bits.
+    (The FFT convolution between the loops is torch's, which promises no such thing.)"""
+    import numba
+
+    from cbam_course import kernels
+
+    torch.manual_seed(0)
+    b, c, r, p = 4, 32, 4, 144
+    x, g = torch.randn(b, c, p), torch.randn(b, c, p)
+    d, w1, w2 = torch.randn(2 * b, c), torch.randn(r, c), torch.randn(c, r)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            ca, h, s, g_sa = torch.empty(b, c), torch.empty(2 * b, r), torch.empty(b, 2, p), torch.empty(b, p)
+            kernels._channel_attention_forward(*kernels._arrays(x, d, w1, w2, ca, h, s))
+            kernels._spatial_map_grad(*kernels._arrays(g, x, ca, g_sa))
+            results.append([ca, h, s, g_sa])
+    finally:
+        numba.set_num_threads(before)
+    for one, two in zip(*results):
+        assert torch.equal(one, two)
+
+
+def test_without_numba_the_pytorch_fused_step_runs(monkeypatch):
+    """Where numba is not installed, CBAM falls back to the PyTorch fused step, same results."""
+    import cbam_course.attention as attention
+
+    torch.manual_seed(0)
+    m = cc.CBAM(16, ratio=4)
+    x = torch.randn(2, 16, 8, 8)
+    expected = _grads(m, x)
+    monkeypatch.setattr(attention, "_KERNELS", [None])
+    ran = []
+    monkeypatch.setattr(attention, "fused_cbam", lambda *a: ran.append(1) or cc.fused.fused_cbam(*a))
+    got = _grads(m, x)
+    assert ran
+    for a, b in zip([got[0], got[1], *got[2]], [expected[0], expected[1], *expected[2]]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_compiled_cbam_survives_nan_inputs():
+    """A NaN in the input (a diverged training run) gives NaNs, not a crash or a hang."""
+    m = cc.CBAM(16, ratio=4)
+    x = torch.randn(2, 16, 8, 8)
+    x[0, 2, 3, 3] = float("nan")
+    out, gx, _ = _grads(m, x)
+    assert out.isnan().any() and gx.isnan().any()
