@@ -226,13 +226,14 @@ def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> fl
 def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_last: bool = False,
                      compiled: bool = False, amp: bool = False, with_plain: bool = True,
                      seed: int = 0, device: str | torch.device = "cpu", with_se: bool = False,
-                     block: int = 4) -> dict[str, float]:
+                     block: int = 4, with_pytorch_fused: bool = False) -> dict[str, float]:
     """Median seconds of one training step (forward + backward, no optimizer) per model, the
     models taking turns of ``block`` steps in a row (the first of each turn not timed).
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
-    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), and with
-    ``with_se`` ``se`` (SE blocks in the same slots, for lesson 06's comparison). Keys ending in
+    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), with
+    ``with_pytorch_fused`` ``cbam-pytorch`` (``compiled = False``: the fused step without numba's
+    loops), and with ``with_se`` ``se`` (SE blocks in the same slots, for lesson 06's comparison). Keys ending in
     ``compile_s`` hold compile times when ``compiled``. ``amp`` runs under bfloat16 autocast. On a
     GPU each step ends with a synchronisation, so the time is the device's, not the launch's
     (there CBAM always takes the plain path, so ``cbam-plain`` is left out).
@@ -252,6 +253,10 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
         models["cbam-plain"] = AttentionCNN(attention="cbam", width=width)
         for m in models["cbam-plain"].attention_modules():
             m.fused = False
+    if with_pytorch_fused and not (compiled or channels_last or amp) and device.type == "cpu":  # else the same path
+        models["cbam-pytorch"] = AttentionCNN(attention="cbam", width=width)
+        for m in models["cbam-pytorch"].attention_modules():
+            m.compiled = False
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         models = {n: m.to(memory_format=torch.channels_last) for n, m in models.items()}
@@ -291,6 +296,8 @@ def _overhead_main(argv: list[str]) -> int:
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.add_argument("--se", action="store_true", help="also measure SE blocks in the same slots")
+    p.add_argument("--pytorch-fused", action="store_true",
+                   help="also measure CBAM's fused step without numba's compiled loops (CBAM.compiled = False)")
     p.add_argument("--block", type=_positive_int, default=4,
                    help="steps in a row per model and turn, the first not timed (default 4; 1: alternate every step)")
     p.add_argument("--default-malloc", action="store_true",
@@ -324,17 +331,21 @@ def _overhead_main(argv: list[str]) -> int:
     if args.compile:
         configs.append(("torch.compile NCHW", False, True, False))
     print(f"{'config':<22}{'width':>6}{'none ms':>10}{'cbam ms':>10}{'overhead':>10}"
-          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}" + (f"{'se ms':>9}{'se overhead':>13}" if args.se else ""))
+          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}" + (f"{'se ms':>9}{'se overhead':>13}" if args.se else "")
+          + (f"{'pytorch-fused ms':>18}{'overhead':>10}" if args.pytorch_fused else ""))
     headline = None
     for label, cl, comp, amp in configs:
         for width in args.widths:
             r = measure_overhead(width, args.batch, args.rounds, channels_last=cl, compiled=comp, amp=amp,
-                                 device=device, with_se=args.se, block=args.block)
+                                 device=device, with_se=args.se, block=args.block,
+                                 with_pytorch_fused=args.pytorch_fused)
             ratio = r["cbam"] / r["none"]
             plain = (f"{r['cbam-plain'] * 1e3:13.1f}{r['cbam-plain'] / r['none']:18.2f}x"
                      if "cbam-plain" in r else f"{'-':>13}{'-':>19}")
             se = f"{r['se'] * 1e3:9.1f}{r['se'] / r['none']:12.2f}x" if "se" in r else ""
-            print(f"{label:<22}{width:>6}{r['none'] * 1e3:10.1f}{r['cbam'] * 1e3:10.1f}{ratio:9.2f}x{plain}{se}")
+            pf = (f"{r['cbam-pytorch'] * 1e3:18.1f}{r['cbam-pytorch'] / r['none']:9.2f}x" if "cbam-pytorch" in r
+                  else f"{'-':>18}{'-':>10}" if args.pytorch_fused else "")
+            print(f"{label:<22}{width:>6}{r['none'] * 1e3:10.1f}{r['cbam'] * 1e3:10.1f}{ratio:9.2f}x{plain}{se}{pf}")
             if comp:
                 print(f"{'':<22}{'':>6}  compile + first step: none {r['none compile_s']:.0f} s, "
                       f"cbam {r['cbam compile_s']:.0f} s")

@@ -147,6 +147,24 @@ def test_overhead_can_add_se(capsys):
     assert row.count("x") == 3  # cbam, the seed's operations, se
 
 
+def test_overhead_can_add_the_pytorch_fused_step(capsys):
+    """--pytorch-fused times CBAM without numba's loops in the same run; channels_last has no such column."""
+    from cbam_course.models import AttentionCNN
+
+    assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
+                       "--pytorch-fused", "--channels-last"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if line.startswith("config"))
+    assert header.split()[-2:] == ["ms", "overhead"] and "pytorch-fused" in header
+    row = next(line for line in out if line.startswith("eager NCHW"))
+    assert row.count("x") == 3  # cbam, the seed's operations, the PyTorch fused step
+    row = next(line for line in out if line.startswith("eager channels_last"))
+    assert row.split()[-2:] == ["-", "-"]
+    r = bench.measure_overhead(16, batch=2, rounds=1, with_plain=False, with_pytorch_fused=True)
+    assert set(r) == {"none", "cbam", "cbam-pytorch"}
+    assert AttentionCNN().attention_modules()[0].compiled  # the benchmark's switch stays in its own models
+
+
 def test_overhead_takes_a_device(capsys):
     assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
                        "--device", "cpu"]) == 0
