@@ -32,8 +32,9 @@ from .fused import _spectral_conv, _spectral_conv_backward
 
 __all__ = ["compiled_cbam"]
 
-# reassoc lets sums over a row use vector registers; products are never reordered into one
-# another's rounding, so a recomputed y equals the forward's y bit for bit (the max masks need it).
+# reassoc lets a sum over a row use vector registers (it may also regroup a product of three,
+# which only moves rounding). The max masks compare single products x * ca, which no flag
+# changes, so a recomputed y equals the forward's bit for bit.
 _jit = numba.njit(parallel=True, fastmath={"reassoc", "nsz"}, cache=True)
 
 
