@@ -283,13 +283,14 @@ _KERNELS: list = []  # the kernels module, or None without numba; filled on firs
 
 def _kernels():
     """``cbam_course.kernels``, imported on first use (numba takes a moment to load), or None
-    where numba is not installed: then the PyTorch fused step runs, a little slower."""
+    where numba is not installed or has no thread pool for its loops (``kernels.parallel_loops``):
+    then the PyTorch fused step runs, a little slower."""
     if not _KERNELS:
         try:
             from . import kernels
         except ImportError:
             kernels = None
-        _KERNELS.append(kernels)
+        _KERNELS.append(kernels if kernels is not None and kernels.parallel_loops() else None)
     return _KERNELS[0]
 
 

@@ -438,6 +438,36 @@ def test_without_numba_the_pytorch_fused_step_runs(monkeypatch):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
+def test_compiled_loops_need_a_thread_pool_that_stays_awake(monkeypatch):
+    """numba's workqueue layer (where neither OpenMP nor TBB is found) made the step slower than
+    the PyTorch fused step, so there CBAM keeps the PyTorch one."""
+    import numba
+
+    import cbam_course.attention as attention
+    from cbam_course import kernels
+
+    assert kernels.parallel_loops()  # this machine: OpenMP
+    monkeypatch.setattr(numba, "threading_layer", lambda: "workqueue")
+    assert not kernels.parallel_loops()
+    monkeypatch.setattr(attention, "_KERNELS", [])
+    assert attention._kernels() is None
+    monkeypatch.setattr(numba, "threading_layer", lambda: "omp")
+    monkeypatch.setattr(attention, "_KERNELS", [])
+    assert attention._kernels() is kernels
+
+
+def test_compiled_cbam_passes_gradcheck():
+    """The hand-written backward against finite differences, every input (float64)."""
+    from cbam_course.kernels import compiled_cbam
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5, 6, dtype=torch.float64, requires_grad=True)
+    w1 = torch.randn(2, 8, dtype=torch.float64, requires_grad=True)
+    w2 = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    conv_w = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: compiled_cbam(*t)[0], (x, w1, w2, conv_w))
+
+
 def test_compiled_cbam_survives_nan_inputs():
     """A NaN in the input (a diverged training run) gives NaNs, not a crash or a hang."""
     m = cc.CBAM(16, ratio=4)
