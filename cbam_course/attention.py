@@ -278,7 +278,7 @@ def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-_KERNELS: list = []  # the kernels module, or None without numba; filled on first use
+_KERNELS: list = []  # [the kernels module, or None where they cannot run], filled on first use
 
 
 def _kernels():

@@ -7,7 +7,8 @@ exact commands that produced them.
 
 - ``overhead``: the step time (forward + backward) of ``AttentionCNN(attention="cbam")`` over
   ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last, with
-  bfloat16 autocast and under ``torch.compile``. The models take turns of a few steps in a row,
+  bfloat16 autocast, under ``torch.compile``, and with CBAM's PyTorch fused step instead of its
+  compiled loops (``--pytorch-fused``). The models take turns of a few steps in a row,
   as a training loop runs them, with freed memory kept as the Trainer keeps it on the CPU
   (``runtime.keep_freed_memory``). The last line is ``overhead: N.NNx``.
 - ``loop``: one model's steps in a row, alone in its process, with the allocator as it is (or
@@ -233,8 +234,9 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
     ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), with
     ``with_pytorch_fused`` ``cbam-pytorch`` (``compiled = False``: the fused step without numba's
-    loops), and with ``with_se`` ``se`` (SE blocks in the same slots, for lesson 06's comparison). Keys ending in
-    ``compile_s`` hold compile times when ``compiled``. ``amp`` runs under bfloat16 autocast. On a
+    loops; NCHW float32 only, elsewhere it is ``cbam``'s path anyway), and with ``with_se`` ``se``
+    (SE blocks in the same slots, for lesson 06's comparison). Keys ending in ``compile_s`` hold
+    compile times when ``compiled``. ``amp`` runs under bfloat16 autocast. On a
     GPU each step ends with a synchronisation, so the time is the device's, not the launch's
     (there CBAM always takes the plain path, so ``cbam-plain`` is left out).
     """
