@@ -116,6 +116,16 @@ def test_fused_cbam_matches_seed_in_channels_last():
     _check_matches_seed(32, 8, 5, (2, 32, 16, 16), torch.float32, channels_last=True)
 
 
+def _assert_same_outputs_and_gradients(ours, theirs, x):
+    """Outputs, input gradients and parameter gradients equal at torch's default tolerances."""
+    out_a, gx_a, gp_a = _grads(ours, x)
+    out_b, gx_b, gp_b = _grads(theirs, x)
+    torch.testing.assert_close(out_a, out_b)
+    torch.testing.assert_close(gx_a, gx_b)
+    for a, b in zip(gp_a, gp_b):
+        torch.testing.assert_close(a, b)
+
+
 def _check_matches_seed(channels, ratio, kernel, shape, dtype, channels_last):
     torch.manual_seed(0)
     theirs = seed.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
@@ -346,12 +356,7 @@ def test_fused_gradient_of_a_tied_spatial_max_goes_to_one_position(fused_path):
     ours.load_state_dict(theirs.state_dict())
     x = torch.rand(1, 16, 32, 32, dtype=torch.float64)
     x[0, 3, 2, 5] = x[0, 3, 30, 7] = 2.0  # channel 3's maximum, twice
-    out_a, gx_a, gp_a = _grads(ours, x)
-    out_b, gx_b, gp_b = _grads(theirs, x)
-    torch.testing.assert_close(out_a, out_b)
-    torch.testing.assert_close(gx_a, gx_b)
-    for a, b in zip(gp_a, gp_b):
-        torch.testing.assert_close(a, b)
+    _assert_same_outputs_and_gradients(ours, theirs, x)
 
 
 def test_fft_sizes_are_even_with_small_prime_factors():
@@ -387,12 +392,7 @@ def test_compiled_gradient_of_a_tied_max_goes_where_the_seeds_goes():
     x[0, 3, 2, 5] = x[0, 3, 11, 7] = 2.0      # channel 3's spatial maximum, twice
     x[1, :, 4, 4] = 0.0                        # a position where every channel ties (ReLU zeros)
     x[1, 6, 9, 9] = x[1, 12, 9, 9] = 3.0       # two channels tie for the maximum at (9, 9)
-    out_a, gx_a, gp_a = _grads(ours, x)
-    out_b, gx_b, gp_b = _grads(theirs, x)
-    torch.testing.assert_close(out_a, out_b)
-    torch.testing.assert_close(gx_a, gx_b)
-    for a, b in zip(gp_a, gp_b):
-        torch.testing.assert_close(a, b)
+    _assert_same_outputs_and_gradients(ours, theirs, x)
 
 
 def test_compiled_loops_do_not_depend_on_the_thread_count():
