@@ -3,7 +3,8 @@
 Everything a lesson reuses lives here, one module per concern:
 
 - ``attention``: ChannelAttention, SpatialAttention, CBAM, SEBlock, record_attention
-- ``fused``: CBAM's hand-written CPU forward and backward (the same maths, faster)
+- ``kernels``: CBAM's CPU training step as loops compiled by numba (contiguous float32/float64)
+- ``fused``: CBAM's hand-written PyTorch forward and backward for the other CPU cases
 - ``models``: AttentionCNN, the seed's CNN with a choice of attention
 - ``measure``: parameters, FLOPs, and time side by side
 - ``runtime``: the device, the quick switch, seeding, keeping freed memory on the CPU

@@ -251,14 +251,18 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     if with_se:
         models["se"] = AttentionCNN(attention="se", width=width).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def cbam_with(**switches: bool) -> nn.Module:  # a CBAM network whose modules take another path
+        model = AttentionCNN(attention="cbam", width=width)
+        for m in model.attention_modules():
+            for name, value in switches.items():
+                setattr(m, name, value)
+        return model
+
     if with_plain and not compiled and device.type == "cpu":  # compiled, both paths are the same graph to inductor
-        models["cbam-plain"] = AttentionCNN(attention="cbam", width=width)
-        for m in models["cbam-plain"].attention_modules():
-            m.fused = False
+        models["cbam-plain"] = cbam_with(fused=False)
     if with_pytorch_fused and not (compiled or channels_last or amp) and device.type == "cpu":  # else the same path
-        models["cbam-pytorch"] = AttentionCNN(attention="cbam", width=width)
-        for m in models["cbam-pytorch"].attention_modules():
-            m.compiled = False
+        models["cbam-pytorch"] = cbam_with(compiled=False)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         models = {n: m.to(memory_format=torch.channels_last) for n, m in models.items()}

@@ -40,12 +40,12 @@ _jit = numba.njit(parallel=True, fastmath={"reassoc", "nsz"}, cache=True)
 
 
 @numba.njit(cache=True)
-def _constants(x, value):
-    """0, 1 and ``value`` in ``x``'s dtype. Numba, like NumPy, computes float32 with a Python
-    int or float in float64; typed constants keep a float32 loop in float32 (twice the lanes)."""
-    c = np.empty(3, x.dtype)
-    c[0], c[1], c[2] = 0, 1, value
-    return c[0], c[1], c[2]
+def _typed(x, value):
+    """``value`` in ``x``'s dtype. Numba, like NumPy, computes float32 with a Python int or float
+    in float64; typed constants keep a float32 loop in float32 (twice the lanes)."""
+    c = np.empty(1, x.dtype)
+    c[0] = value
+    return c[0]
 
 
 @_jit
@@ -55,7 +55,7 @@ def _channel_attention_forward(x, d, w1, w2, ca, h, s):
     mean and max of ``x[b] * ca[b]`` go to ``s[b, 0]`` and ``s[b, 1]``."""
     batch, channels, positions = x.shape
     hidden = w1.shape[0]
-    zero, one, inv_channels = _constants(x, 1 / channels)
+    zero, one, inv_channels = _typed(x, 0), _typed(x, 1), _typed(x, 1 / channels)
     for b in numba.prange(batch):
         z = np.zeros(channels, x.dtype)
         for k in range(2):  # the average's branch, then the max's: the MLP is shared
@@ -121,8 +121,8 @@ def _features_grad(g, x, ca, sa, s, g_s, mx, h, w1, w2, gx, g_z, g_h):
     """
     batch, channels, positions = x.shape
     hidden = w1.shape[0]
-    zero, one, inv_positions = _constants(x, 1 / positions)
-    inv_channels = _constants(x, 1 / channels)[2]
+    zero, one = _typed(x, 0), _typed(x, 1)
+    inv_positions, inv_channels = _typed(x, 1 / positions), _typed(x, 1 / channels)
     for b in numba.prange(batch):
         base = g_s[b, 0] * inv_channels       # the channel mean's gradient, the same for every channel
         top, g_top = s[b, 1], g_s[b, 1]

@@ -13,7 +13,8 @@ tables below, so tuning means editing one obvious place.
   label smoothing (Szegedy et al. 2016) regularises short runs cheaply. Measured here (JPEG
   copy of CIFAR-10, width 32, no attention, same 300 s wall budget, shared 2-core CPU): fast
   53.4% vs seed 50.9% test accuracy; the performance notes (issue 5) report CBAM at 85.3%
-  (bfloat16) and 82.4% (float32) in ten minutes with fast. Its numbers are to be tuned on measurements: change them here only.
+  (bfloat16) and 82.4% (float32) in ten minutes with fast. Its numbers are to be tuned on
+  measurements: change them here only.
 
 A profile says how big a run is: ``quick`` (the stand-in, seconds), ``laptop`` (real CIFAR-10
 on a CPU in about ten minutes at a smaller width), ``full`` (the seed's model with the fast
