@@ -1,78 +1,15 @@
 """Command line: ``python -m cbam_course {train,bench} ...``.
 
-    python -m cbam_course train --attention cbam --epochs 5 --out runs/cbam [--quick] [--resume]
-                                [--recipe seed|fast] [--width W] [--data DIR] [--seed S]
-                                [--time-budget SECONDS] [--profile quick|laptop|full]
-    python -m cbam_course bench ...   (see ``python -m cbam_course bench --help``)
+- ``train``: train a network on CIFAR-10 or the stand-in (``cbam_course/train/cli.py``);
+- ``bench``: the benchmarks behind the speed claims (``cbam_course/fast/bench.py``).
 
-``train`` writes ``checkpoint.pt`` and ``metrics.json`` into ``--out`` after every epoch.
-Expected problems (no data, a damaged or foreign checkpoint) end with one line on stderr and
-exit code 1, without a traceback.
+Each command is imported only when asked for; ``--help`` after one lists its options.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 USAGE = "usage: python -m cbam_course {train,bench} ...  (add --help after a command for its options)"
-
-
-def _train_parser() -> argparse.ArgumentParser:
-    from .models import ATTENTIONS
-    from .recipes import PROFILES, RECIPES
-
-    p = argparse.ArgumentParser(prog="python -m cbam_course train",
-                                description="Train the seed's CNN with a choice of attention on CIFAR-10 "
-                                            "(or the generated stand-in with --quick).")
-    p.add_argument("--attention", choices=ATTENTIONS, default="cbam", help="attention after each block")
-    p.add_argument("--epochs", type=int, default=None, help="train until this many epochs are done in all")
-    p.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.json")
-    p.add_argument("--quick", action="store_true", help="the generated stand-in and a few steps (seconds)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --epochs")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="training recipe (default: the profile's)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="run size (default: $CBAM_COURSE_PROFILE, else laptop on CPU, full on GPU)")
-    p.add_argument("--width", type=int, default=None, help="channels of the first block (the seed: 64)")
-    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best at hand)")
-    p.add_argument("--tta", action="store_true", help="evaluate with flip test-time augmentation")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return p
-
-
-def train_main(argv: list[str]) -> int:
-    """``python -m cbam_course train ...``: returns the exit code."""
-    args = _train_parser().parse_args(argv)
-    from .data import DataError
-    from .recipes import get_profile
-    from .runtime import get_device
-    from .training import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, train_model
-
-    from pathlib import Path
-
-    if not args.resume and (Path(args.out) / CHECKPOINT_NAME).is_file():
-        print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
-              f"(add --resume to continue it instead).", file=sys.stderr)
-    try:
-        profile = get_profile("quick" if args.quick else args.profile)
-        device = get_device(args.device)
-        trainer = train_model(args.attention, profile=profile, recipe=args.recipe, epochs=args.epochs,
-                              width=args.width, data_root=args.data, out_dir=args.out, resume=args.resume,
-                              seed=args.seed, time_budget=args.time_budget, max_steps=args.max_steps,
-                              device=device, progress=not args.no_progress, live_plot=False, tta=args.tta)
-    except (CheckpointError, DataError, ValueError) as err:
-        message = " ".join(str(err).split())
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-    h = trainer.history
-    if h.epochs:
-        last = h.epochs[-1]
-        print(f"{args.attention}: {trainer.epoch} epochs, {trainer.step} steps, train acc {last['train_acc']:.2f}%, "
-              f"test acc {last['test_acc']:.2f}% -> {args.out}/{CHECKPOINT_NAME}, {args.out}/{METRICS_NAME}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +19,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if not argv else 0
     command, rest = argv[0], argv[1:]
     if command == "train":
+        from .train.cli import train_main
+
         return train_main(rest)
     if command == "bench":
-        from . import bench  # the benchmarks are imported only when asked for
+        from .fast.bench import main as bench_main
 
-        return int(bench.main(rest) or 0)
+        return int(bench_main(rest) or 0)
     print(f"error: unknown command {command!r}. {USAGE}", file=sys.stderr)
     return 2
 

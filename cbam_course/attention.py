@@ -1,15 +1,20 @@
 """Attention modules: CBAM's channel and spatial attention, CBAM itself, and SE.
 
-The CBAM classes are the seed lesson's, parameter for parameter: the same sub-module names
+Each module's ``weights`` method is the paper's formula and nothing else; ``forward`` checks the
+input, computes the weights and multiplies them into the features. That is all the code that runs
+when you call ``CBAM(64)(x)``. (The training code can swap in a faster implementation of the same
+maths with :func:`cbam_course.fast.accelerate`; you never meet it unless you ask for it.)
+
+The CBAM classes are the Day 50 lesson's, parameter for parameter: the same sub-module names
 (``fc.0``, ``fc.2``, ``conv``), the same tensor shapes in the same order and no biases, so a
-state_dict saved from the seed loads here and gives the same outputs.
+state_dict saved from that lesson's model loads here and gives the same outputs.
 
 Each module keeps the attention it applied on its last forward in ``last_attention`` when its
 ``record`` flag is on (see :func:`record_attention`). Recording is off by default: it costs
 nothing then, and forward always returns the re-weighted features, never the weights.
 
 References:
-    Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018.
+    Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018, eq. (2) and (3).
     Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018.
 """
 from __future__ import annotations
@@ -20,18 +25,10 @@ from typing import Iterator
 import torch
 import torch.nn as nn
 
-from .fused import Workspace, _sum, fused_cbam
-
-__all__ = [
-    "ChannelAttention",
-    "SpatialAttention",
-    "CBAM",
-    "SEBlock",
-    "record_attention",
-]
+__all__ = ["ChannelAttention", "SpatialAttention", "CBAM", "SEBlock", "record_attention", "check_input"]
 
 
-def _check_channels(in_channels: int, ratio: int, who: str) -> None:
+def check_channels(in_channels: int, ratio: int, who: str) -> None:
     """Fail early, with a fix, on sizes that would build a broken MLP."""
     if not isinstance(in_channels, int) or in_channels <= 0:
         raise ValueError(f"{who}: in_channels must be a positive int, got {in_channels!r}.")
@@ -45,7 +42,8 @@ def _check_channels(in_channels: int, ratio: int, who: str) -> None:
         )
 
 
-def _check_kernel_size(kernel_size: int, who: str) -> None:
+def check_kernel_size(kernel_size: int, who: str) -> None:
+    """An odd, positive kernel: with padding k//2 only an odd one keeps the map's size."""
     if not isinstance(kernel_size, int) or kernel_size <= 0:
         raise ValueError(f"{who}: kernel_size must be a positive int, got {kernel_size!r}.")
     if kernel_size % 2 == 0:
@@ -56,8 +54,11 @@ def _check_kernel_size(kernel_size: int, who: str) -> None:
         )
 
 
-def _check_input(x: torch.Tensor, who: str, channels: int | None = None) -> None:
-    """Say what was expected when the input is not a (batch, channels, height, width) tensor."""
+def check_input(x: torch.Tensor, who: str, channels: int | None = None, fix: str | None = None) -> None:
+    """Say what was expected when the input is not a (batch, channels, height, width) tensor.
+
+    ``channels``, if given, is the channel count ``who`` was built for; ``fix`` replaces the
+    default advice for a wrong channel count."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who} expects a torch.Tensor, got {type(x).__name__}.")
     if x.dim() != 4:
@@ -69,110 +70,105 @@ def _check_input(x: torch.Tensor, who: str, channels: int | None = None) -> None
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{who} was built for {channels} channels but got an input with {x.shape[1]} "
-            f"(shape {tuple(x.shape)}). Build it with in_channels={x.shape[1]}, or check "
-            f"which layer feeds it."
+            f"(shape {tuple(x.shape)}). "
+            + (fix or f"Build it with in_channels={x.shape[1]}, or check which layer feeds it.")
         )
 
 
-class ChannelAttention(nn.Module):
+class _Gate(nn.Module):
+    """What every attention module here does with its weights: record them, then multiply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record = False
+        self.last_attention: torch.Tensor | None = None
+
+    def apply_weights(self, x: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        """``x * attention`` (broadcast), keeping a detached copy of ``attention`` when recording."""
+        if self.record:
+            self.last_attention = attention.detach()
+        return x * attention
+
+
+class ChannelAttention(_Gate):
     """Channel attention: which channels matter ("what").
 
-    Squeezes each channel to two numbers (its spatial average and maximum), passes both
-    through one shared MLP ``C -> C/ratio -> C``, adds the results, and turns the sum into
-    per-channel weights in (0, 1) with a sigmoid. The input is multiplied by those weights.
+    ``Mc(F) = sigmoid(MLP(AvgPool(F)) + MLP(MaxPool(F)))``: each channel is squeezed to two numbers
+    (its spatial average and maximum), both go through one shared MLP ``C -> C/ratio -> C``, the
+    results are added and a sigmoid turns the sum into per-channel weights in (0, 1).
 
     Shapes: input ``(B, C, H, W)``, weights ``(B, C, 1, 1)``, output ``(B, C, H, W)``.
     """
 
     def __init__(self, in_channels: int, ratio: int = 16) -> None:
         super().__init__()
-        _check_channels(in_channels, ratio, "ChannelAttention")
+        check_channels(in_channels, ratio, "ChannelAttention")
         self.in_channels = in_channels
         self.ratio = ratio
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.max_pool = nn.AdaptiveMaxPool2d(1)
-        # One MLP shared by both descriptors; no biases, as in the seed.
+        # One MLP shared by both descriptors; no biases, as in the Day 50 lesson.
         self.fc = nn.Sequential(
             nn.Linear(in_channels, in_channels // ratio, bias=False),
             nn.ReLU(),
             nn.Linear(in_channels // ratio, in_channels, bias=False),
         )
         self.sigmoid = nn.Sigmoid()
-        self.record = False
-        self.last_attention: torch.Tensor | None = None
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The channel weights for ``x``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
+        """The channel weights ``Mc(x)``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
         b, c = x.shape[:2]
         avg_out = self.fc(self.avg_pool(x).view(b, c))
         max_out = self.fc(self.max_pool(x).view(b, c))
         return self.sigmoid(avg_out + max_out).view(b, c, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, "ChannelAttention", self.in_channels)
-        attention = self.weights(x)
-        if self.record:
-            self.last_attention = attention.detach()
-        return x * attention
+        check_input(x, "ChannelAttention", self.in_channels)
+        return self.apply_weights(x, self.weights(x))
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, ratio={self.ratio}"
 
 
-class SpatialAttention(nn.Module):
+class SpatialAttention(_Gate):
     """Spatial attention: which positions matter ("where").
 
-    Pools across channels (mean and max) into a 2-channel map, convolves it with one
-    ``kernel_size x kernel_size`` filter (padding ``k//2`` keeps the size), and turns the result
-    into a per-position weight in (0, 1) with a sigmoid. The input is multiplied by that map.
+    ``Ms(F) = sigmoid(conv_kxk([AvgPool_c(F); MaxPool_c(F)]))``: pool across channels (mean and
+    max) into a 2-channel map, convolve it with one ``kernel_size x kernel_size`` filter (padding
+    ``k//2`` keeps the size), and turn the result into a weight in (0, 1) per position.
 
     Shapes: input ``(B, C, H, W)``, map ``(B, 1, H, W)``, output ``(B, C, H, W)``.
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
         super().__init__()
-        _check_kernel_size(kernel_size, "SpatialAttention")
+        check_kernel_size(kernel_size, "SpatialAttention")
         self.kernel_size = kernel_size
-        # Input channel 0 is the channel mean, channel 1 the channel max (the seed's order).
+        # Input channel 0 is the channel mean, channel 1 the channel max (the Day 50 lesson's order).
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.sigmoid = nn.Sigmoid()
-        self.record = False
-        self.last_attention: torch.Tensor | None = None
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The spatial map for ``x``, shape ``(B, 1, H, W)``, values in (0, 1)."""
+        """The spatial map ``Ms(x)``, shape ``(B, 1, H, W)``, values in (0, 1)."""
         avg_out = torch.mean(x, dim=1, keepdim=True)
         max_out, _ = torch.max(x, dim=1, keepdim=True)
         pooled = torch.cat([avg_out, max_out], dim=1)
         return self.sigmoid(self.conv(pooled))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, "SpatialAttention")
-        attention = self.weights(x)
-        if self.record:
-            self.last_attention = attention.detach()
-        return x * attention
+        check_input(x, "SpatialAttention")
+        return self.apply_weights(x, self.weights(x))
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"
 
 
 class CBAM(nn.Module):
-    """CBAM: channel attention, then spatial attention, applied in sequence.
+    """CBAM: channel attention, then spatial attention, applied in sequence (the paper's eq. 1).
 
-    ``CBAM(x) = SpatialAttention(ChannelAttention(x))``; the output has the input's shape, so
-    the module can follow any convolution block.
-
-    On the CPU the same maths runs as one fused step, with the same outputs and gradients at
-    a fraction of the plain path's extra time in a training step (``docs/performance.md``):
-    compiled loops (``cbam_course/kernels.py``, with numba) for contiguous float32 and float64
-    inputs, hand-written PyTorch (``cbam_course/fused.py``) for the rest. Set ``fused = False``
-    on a module (or ``CBAM.fused = False`` for all) to run the plain two-module path instead,
-    e.g. to step through it in a debugger; ``compiled = False`` keeps the PyTorch one.
+    ``F' = Mc(F) * F`` and ``F'' = Ms(F') * F'``; the output has the input's shape, so the module
+    can follow any convolution block.
     """
-
-    fused: bool = True
-    compiled: bool = True
 
     def __init__(self, in_channels: int, ratio: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
@@ -180,14 +176,12 @@ class CBAM(nn.Module):
         self.spatial_attention = SpatialAttention(kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _can_fuse(self, x):
-            return _fused_cbam(self, x)
         x = self.channel_attention(x)
         x = self.spatial_attention(x)
         return x
 
 
-class SEBlock(nn.Module):
+class SEBlock(_Gate):
     """Squeeze-and-Excitation (Hu et al., 2018): channel attention from the average alone.
 
     Squeeze: global average pooling, ``(B, C, H, W) -> (B, C)``. Excitation: an MLP
@@ -197,7 +191,7 @@ class SEBlock(nn.Module):
 
     def __init__(self, in_channels: int, ratio: int = 16) -> None:
         super().__init__()
-        _check_channels(in_channels, ratio, "SEBlock")
+        check_channels(in_channels, ratio, "SEBlock")
         self.in_channels = in_channels
         self.ratio = ratio
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
@@ -207,94 +201,18 @@ class SEBlock(nn.Module):
             nn.Linear(in_channels // ratio, in_channels),
         )
         self.sigmoid = nn.Sigmoid()
-        self.record = False
-        self.last_attention: torch.Tensor | None = None
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """The channel weights for ``x``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
-        b, c, h, w = x.shape
-        if x.dtype == torch.bfloat16 and x.device.type == "cpu":  # CPU autocast: its average pool is ~15x slow
-            squeezed = _sum(x, over_channels=False) / (h * w)  # the same mean, as a matrix product
-        else:
-            squeezed = self.avg_pool(x)
-        return self.sigmoid(self.fc(squeezed.view(b, c))).view(b, c, 1, 1)
+        b, c = x.shape[:2]
+        return self.sigmoid(self.fc(self.avg_pool(x).view(b, c))).view(b, c, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_input(x, "SEBlock", self.in_channels)
-        attention = self.weights(x)
-        if self.record:
-            self.last_attention = attention.detach()
-        return x * attention
+        check_input(x, "SEBlock", self.in_channels)
+        return self.apply_weights(x, self.weights(x))
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, ratio={self.ratio}"
-
-
-# ---------------------------------------------------------------------------------------------
-# On the CPU, CBAM.forward takes a fused path (cbam_course/fused.py): the same maths as the two
-# modules above, with forward and backward written out by hand, because the plain modules made
-# a CPU training step about 1.4x as long for under 1% of the FLOPs. It is only a speed-up: set
-# ``CBAM.fused = False`` to step through the plain path; tests hold the two equal.
-# ---------------------------------------------------------------------------------------------
-
-
-def _can_fuse(module: CBAM, x: torch.Tensor) -> bool:
-    """Fuse on CPU tensors only (float32, float64, or bfloat16 under CPU autocast): on GPUs,
-    and under torch.compile (which fuses the plain path itself), the plain modules are the
-    better choice."""
-    return (
-        module.fused
-        and isinstance(x, torch.Tensor)
-        and x.dim() == 4
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64, torch.bfloat16)
-        and not torch.compiler.is_compiling()
-        and not torch.jit.is_scripting()
-        and type(module.channel_attention) is ChannelAttention
-        and type(module.spatial_attention) is SpatialAttention
-        # hooks on the two sub-modules (e.g. to capture their outputs) need them to run
-        and not any(m._forward_hooks or m._forward_pre_hooks
-                    for m in (module.channel_attention, module.spatial_attention))
-    )
-
-
-def _fused_cbam(module: CBAM, x: torch.Tensor) -> torch.Tensor:
-    ca_mod, sa_mod = module.channel_attention, module.spatial_attention
-    _check_input(x, "ChannelAttention", ca_mod.in_channels)
-    weights = (ca_mod.fc[0].weight, ca_mod.fc[2].weight, sa_mod.conv.weight)
-    kernels = _kernels() if module.compiled else None
-    if (kernels is not None and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
-            and all(w.dtype == x.dtype for w in weights)):
-        out, ca, sa = kernels.compiled_cbam(x, *weights)
-    else:
-        workspace = module.__dict__.get("_workspace")
-        if workspace is None:
-            workspace = module._workspace = Workspace()
-        out, ca, sa = fused_cbam(x, *weights, workspace)
-    if ca_mod.record:
-        ca_mod.last_attention = ca
-    if sa_mod.record:
-        sa_mod.last_attention = sa
-    return out
-
-
-_KERNELS: list = []  # [the kernels module, or None where they cannot run], filled on first use
-
-
-def _kernels():
-    """``cbam_course.kernels``, imported on first use (numba takes a moment to load), or None
-    where numba is not installed or has no thread pool for its loops (``kernels.parallel_loops``):
-    then the PyTorch fused step runs, a little slower."""
-    if not _KERNELS:
-        try:
-            from . import kernels
-        except ImportError:
-            kernels = None
-        _KERNELS.append(kernels if kernels is not None and kernels.parallel_loops() else None)
-    return _KERNELS[0]
-
-
-_RECORDING = (ChannelAttention, SpatialAttention, SEBlock)
 
 
 @contextmanager
@@ -308,7 +226,7 @@ def record_attention(model: nn.Module) -> Iterator[dict[str, nn.Module]]:
             model(images)
         spatial = modules["cbam1.spatial_attention"].last_attention   # (B, 1, H, W)
     """
-    modules = {n: m for n, m in model.named_modules() if isinstance(m, _RECORDING)}
+    modules = {n: m for n, m in model.named_modules() if isinstance(m, _Gate)}
     if not modules:
         raise ValueError(
             f"record_attention: {type(model).__name__} has no ChannelAttention, "

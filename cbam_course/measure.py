@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["count_parameters", "count_flops", "time_forward", "compare_time", "TimeComparison"]
+__all__ = ["count_parameters", "count_flops", "time_forward", "compare_time", "TimeComparison", "interleave"]
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -76,24 +76,48 @@ class TimeComparison:
         return "\n".join(f"{n:>12}: {s * 1e3:8.2f} ms  ({s / base:.2f}x)" for n, s in self.seconds.items())
 
 
+def interleave(runs: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
+               block: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each function (``rounds`` timed calls each), the functions taking turns.
+
+    Interleaving means that a burst of background load hits every function alike, so the ratios
+    stay meaningful on a noisy laptop even when the absolute times do not. With ``block`` > 1
+    each turn is ``block`` calls in a row and the first of them is not timed: a training loop
+    runs one model step after step, and a step that follows another model's finds the memory
+    allocator and the caches in another state (docs/performance.md, section 1).
+    """
+    if not runs:
+        raise ValueError("interleave needs at least one function to time.")
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    timed_per_turn = block - 1 if block > 1 else 1
+    for _ in range(-(-rounds // timed_per_turn)):
+        for name, fn in runs.items():
+            for i in range(block):
+                t0 = time.perf_counter()
+                fn()
+                if block == 1 or i > 0:
+                    times[name].append(time.perf_counter() - t0)
+    return {name: t[:rounds] for name, t in times.items()}
+
+
 def compare_time(modules: dict[str, nn.Module], x: torch.Tensor, backward: bool = False,
                  repeats: int = 20, warmup: int = 3) -> TimeComparison:
-    """Time several modules on the same input, interleaved round by round.
+    """Time several modules on the same input, interleaved round by round (:func:`interleave`).
 
-    Interleaving means that a burst of background load hits every module alike, so the ratios
-    stay meaningful on a noisy laptop even when the absolute times do not. Returns medians.
+    Returns the median seconds per call of each.
     """
     if not modules:
         raise ValueError("compare_time needs at least one module.")
-    times: dict[str, list[float]] = {n: [] for n in modules}
-    for _ in range(warmup):
-        for m in modules.values():
-            _run(m, x, backward)
-    for _ in range(repeats):
-        for n, m in modules.items():
+
+    def call(m: nn.Module) -> Callable[[], None]:
+        def run() -> None:
             _sync(x)
-            t0 = time.perf_counter()
             _run(m, x, backward)
             _sync(x)
-            times[n].append(time.perf_counter() - t0)
+        return run
+
+    times = interleave({n: call(m) for n, m in modules.items()}, repeats, warmup=warmup)
     return TimeComparison({n: sorted(t)[len(t) // 2] for n, t in times.items()})

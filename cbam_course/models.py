@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .attention import CBAM, SEBlock
+from .attention import CBAM, SEBlock, check_input
 
 __all__ = ["AttentionCNN", "ATTENTIONS", "conv_block"]
 
@@ -93,11 +93,7 @@ class AttentionCNN(nn.Module):
         return [getattr(self, s) for s in self._slots]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(
-                f"AttentionCNN expects images of shape (batch, 3, height, width), got "
-                f"{tuple(x.shape)}." + (" Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else "")
-            )
+        check_input(x, "AttentionCNN", channels=3, fix="It takes RGB images, (batch, 3, height, width).")
         a1, a2, a3 = self.attention_modules()
         x = self.pool1(a1(self.conv1(x)))
         x = self.pool2(a2(self.conv2(x)))

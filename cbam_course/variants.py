@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .attention import CBAM, ChannelAttention, SpatialAttention
+from .attention import CBAM, ChannelAttention, SpatialAttention, check_input
 
 __all__ = [
     "SpatialFirstCBAM",
@@ -61,18 +61,8 @@ class ParallelCBAM(CBAM):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ca, sa = self.channel_attention, self.spatial_attention
-        if x.dim() != 4:
-            raise ValueError(
-                f"ParallelCBAM expects a 4-D input (batch, channels, height, width), got shape "
-                f"{tuple(x.shape)}." + (" Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else "")
-            )
-        channel_weights = ca.weights(x)
-        spatial_map = sa.weights(x)
-        if ca.record:
-            ca.last_attention = channel_weights.detach()
-        if sa.record:
-            sa.last_attention = spatial_map.detach()
-        return x * channel_weights * spatial_map
+        check_input(x, "ParallelCBAM", ca.in_channels)
+        return sa.apply_weights(ca.apply_weights(x, ca.weights(x)), sa.weights(x))
 
 
 # ------------------------------------------------------------------------------------------------

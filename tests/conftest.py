@@ -4,8 +4,14 @@ from pathlib import Path
 import pytest
 import torch
 
-# tests import the seed's reference classes from this folder
+# shared helpers that tests import as plain modules (learner_impls.py) live in this folder
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def pytest_configure(config):
+    # tests/fast/conftest.py makes a test with this marker fail, not skip, where numba is missing;
+    # `make unit` leaves them out with -m "not numba", the fast-layer CI step runs them.
+    config.addinivalue_line("markers", "numba: needs the optional numba extra (pip install -e .[fast])")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import torch.nn as nn
 import cbam_course
 import learner_impls as li
 from cbam_course import checks
+from cbam_course.train import loops
 
 
 def _name(obj):
@@ -202,7 +203,7 @@ def train_step_model_zero_grad(model, images, labels, optimizer, criterion):
 
 
 def test_train_step_right(capsys):
-    assert checks.check_train_step(cbam_course.train_step)   # the package's own
+    assert checks.check_train_step(loops.train_step)   # the package's own
     assert checks.check_train_step(train_step)
     assert checks.check_train_step(train_step_model_zero_grad)
 
@@ -292,7 +293,7 @@ def evaluate_inference_mode(model, loader, criterion, device):
 
 
 def test_evaluate_right(capsys):
-    assert checks.check_evaluate(cbam_course.evaluate)   # the package's own
+    assert checks.check_evaluate(loops.evaluate)   # the package's own
     assert checks.check_evaluate(evaluate)
     assert checks.check_evaluate(evaluate_inference_mode)
 

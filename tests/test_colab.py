@@ -149,7 +149,7 @@ def test_stamp_and_make_exercises_agree(tmp_path):
     """`make exercises` copies a stamped solution's cells into exercises/: what it writes must
     already be stamped, and stamping everything must leave the exercises as the generator makes
     them, or `make colab` and the exercises' freshness test would fight."""
-    from cbam_course.exercises import generate_exercises, stale_exercises
+    from exercises import generate_exercises, stale_exercises
 
     repo = _make_repo(tmp_path)
     solution = nbformat.read(repo / "solutions" / "01_one.ipynb", as_version=4)

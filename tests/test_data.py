@@ -1,4 +1,4 @@
-"""cbam_course.data: the stand-in, CIFAR-10 loading and its errors (offline, fake files), the
+"""cbam_course.train.data: the stand-in, CIFAR-10 loading and its errors (offline, fake files), the
 batched augmentation against torchvision's per-image transforms, and the BatchLoader."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cbam_course import data as D
+from cbam_course.train import data as D
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py

@@ -35,8 +35,8 @@ def test_narrow_model_without_attention_is_allowed():
     (cc.SEBlock(32), torch.randn(2, 64, 8, 8), r"built for 32 channels but got an input with 64"),
     (cc.SpatialAttention(), torch.randn(2, 8), r"4-D input"),
     (cc.CBAM(64), torch.randn(1, 128, 4, 4), r"ChannelAttention was built for 64 channels"),
-    (cc.AttentionCNN(), torch.randn(3, 32, 32), r"\(batch, 3, height, width\).*unsqueeze"),
-    (cc.AttentionCNN(), torch.randn(2, 1, 32, 32), r"\(batch, 3, height, width\)"),
+    (cc.AttentionCNN(), torch.randn(3, 32, 32), r"AttentionCNN expects a 4-D input \(batch, channels, height, width\).*unsqueeze\(0\)"),
+    (cc.AttentionCNN(), torch.randn(2, 1, 32, 32), r"built for 3 channels but got an input with 1.*\(batch, 3, height, width\)"),
 ])
 def test_bad_inputs(module, x, match):
     with pytest.raises(ValueError, match=match):

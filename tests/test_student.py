@@ -156,11 +156,11 @@ def test_student_makefile_works_without_solutions_and_tests(tmp_path):
 
 def test_adapt_makefile_rules():
     text = ("all: a\n\nnb: setup\n\tpytest -q $(NBVAL) notebooks exercises solutions\n\n"
-            "gen:\n\t$(BIN)/python -m cbam_course.exercises solutions exercises\n\n"
+            "gen:\n\t$(BIN)/python tools/exercises.py solutions exercises\n\n"
             "help:\n\t@echo \"make gen   regenerate exercises/ from solutions/\"\n\t@echo \"make nb    run tests\"\n")
     out = build_student.adapt_makefile(text, {"solutions", "tests"}, {"notebooks", "exercises"})
     assert "\tpytest -q $(NBVAL) notebooks exercises\n" in out
-    assert "cbam_course.exercises" not in out and 'make gen: not part of the student copy (it needs solutions/' in out
+    assert "tools/exercises.py" not in out and 'make gen: not part of the student copy (it needs solutions/' in out
     assert "regenerate" not in out and "make nb    run tests" in out
 
 

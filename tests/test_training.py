@@ -1,4 +1,4 @@
-"""cbam_course.training and recipes: the loops, History, checkpoints (safe loading, foreign and
+"""cbam_course.train (loops, history, checkpoints, budget, trainer, run) and recipes: the loops, History, checkpoints (safe loading, foreign and
 damaged files), exact CPU reproducibility, exact resume after an epoch and after an interrupt,
 budgets, and the recipes' numbers. All on the stand-in at width 16, a few steps each."""
 from __future__ import annotations
@@ -13,10 +13,11 @@ import torch.nn as nn
 matplotlib.use("Agg")
 
 from cbam_course import AttentionCNN, seed_everything
-from cbam_course.data import BatchLoader, make_standin
-from cbam_course.recipes import PROFILES, RECIPES, OneCycle, get_profile, get_recipe
-from cbam_course.training import (CheckpointError, History, LivePlot, Trainer, evaluate, load_checkpoint,
-                                  train_model, train_step)
+from cbam_course.train import (CheckpointError, History, Trainer, evaluate, load_checkpoint, train_model,
+                               train_step)
+from cbam_course.train.data import BatchLoader, make_standin
+from cbam_course.train.history import LivePlot
+from cbam_course.train.recipes import PROFILES, RECIPES, OneCycle, get_profile, get_recipe
 
 TINY = get_recipe("fast", batch_size=32, eval_batch_size=64, epochs=2)
 
@@ -129,16 +130,19 @@ def test_resume_after_an_epoch_and_after_an_interrupt_is_exact(standin, tmp_path
     straight.fit(2)
     # an interrupt in the middle of epoch 2 (the 6th step): history kept, checkpoint written
     interrupted = _trainer(standin, seed=1, checkpoint_path=tmp_path / "b.pt", metrics_path=tmp_path / "m.json")
-    real_batch, calls = interrupted._train_batch, {"n": 0}
+    import cbam_course.train.trainer as trainer_module
+
+    real_step, calls = trainer_module.mixed_precision_step, {"n": 0}
 
     def stop_on_sixth(*args):
         calls["n"] += 1
         if calls["n"] == 6:
             raise KeyboardInterrupt
-        return real_batch(*args)
+        return real_step(*args)
 
-    monkeypatch.setattr(interrupted, "_train_batch", stop_on_sixth)
+    monkeypatch.setattr(trainer_module, "mixed_precision_step", stop_on_sixth)
     history = interrupted.fit(2)
+    monkeypatch.setattr(trainer_module, "mixed_precision_step", real_step)
     assert len(history.iter_losses) == 5 and len(history) == 1
     assert (tmp_path / "b.pt").is_file()
     assert len(json.loads((tmp_path / "m.json").read_text())["epochs"]) == 1
@@ -282,27 +286,31 @@ def test_laptop_profile_trains_in_bfloat16_only_where_the_cpu_has_it(monkeypatch
     with native bfloat16; train_model must train the same way there, and in float32 elsewhere."""
     import dataclasses
 
-    from cbam_course import training
-    from cbam_course.data import make_standin
-    from cbam_course.recipes import PROFILES
+    from cbam_course.train import run
 
     assert PROFILES["laptop"].cpu_bfloat16 and not PROFILES["quick"].cpu_bfloat16
     tiny = dataclasses.replace(PROFILES["laptop"], data="standin", width=16, epochs=1, time_budget=None, max_steps=1)
     data = make_standin(64, 32, seed=0)
     for native, expected in ((True, True), (False, False)):
-        monkeypatch.setattr(training, "cpu_has_native_bfloat16", lambda: native)
-        t = training.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
+        monkeypatch.setattr(run, "cpu_has_native_bfloat16", lambda: native)
+        t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
         assert (t.amp, t.channels_last) == (expected, expected)
-    quick = training.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data,
+    quick = run.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data,
                                  device="cpu", progress=False, live_plot=False)
     assert (quick.amp, quick.channels_last) == (False, False)
 
 
-def test_trainer_on_the_cpu_keeps_freed_memory(standin, monkeypatch):
-    """The Trainer asks the allocator to keep what a step frees (see runtime.keep_freed_memory)."""
-    import cbam_course.training as training
+def test_train_model_accelerates_and_keeps_freed_memory_on_the_cpu(standin, monkeypatch):
+    """train_model trains through the speed layer (fast.accelerate), which asks the allocator to
+    keep what a step frees on the CPU (see fast.cpu.keep_freed_memory); a Trainer alone does not."""
+    import cbam_course.fast.cpu as cpu
+    from cbam_course.fast.modules import FastCBAM
 
     calls = []
-    monkeypatch.setattr(training, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cpu, "keep_freed_memory", lambda: calls.append(1) or True)
     _trainer(standin)
+    assert calls == []
+    t = train_model("cbam", profile="quick", data=standin, device="cpu", max_steps=1, progress=False,
+                    live_plot=False)
     assert calls == [1]
+    assert all(type(m) is FastCBAM for m in t.model.attention_modules())

@@ -26,7 +26,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm 
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 python3 - "$data" <<'PY' 2>&1 | tee "$logs/decode.log"
 import sys, time
-from cbam_course.data import load_cifar10
+from cbam_course.train.data import load_cifar10
 t = time.perf_counter()
 train, test = load_cifar10(sys.argv[1]), load_cifar10(sys.argv[1], train=False)
 print(f"decoded {len(train)} + {len(test)} images in {time.perf_counter() - t:.1f} s")

@@ -6,7 +6,7 @@ Modes (CONTRIBUTING.md, lesson 05's profile picker):
 - ``laptop``: ``CBAM_COURSE_PROFILE=laptop``: real CIFAR-10, sized for a CPU in minutes.
 - ``full``:   ``CBAM_COURSE_PROFILE=full``: the seed's model and epochs, for a GPU.
 
-Real data is looked for where ``cbam_course.data`` looks (``$CBAM_COURSE_DATA``, else ``data/``).
+Real data is looked for where ``cbam_course.train.data`` looks (``$CBAM_COURSE_DATA``, else ``data/``).
 """
 from __future__ import annotations
 

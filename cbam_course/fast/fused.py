@@ -21,9 +21,9 @@ up (not always the same one as the seed at a tie); elsewhere it splits the gradi
 between them, as ``torch.amax`` does. All are valid; in AttentionCNN the tied values are ReLU
 zeros, whose gradient ReLU discards.
 
-The plain modules in ``attention.py`` are the reference. ``CBAM.forward`` takes this path on the
-CPU where ``kernels.py``'s compiled loops do not apply: channels_last inputs, bfloat16 under CPU
-autocast, or no numba installed. ``tests/test_seed_equivalence.py`` holds all of them equal.
+The plain modules in ``attention.py`` are the reference. ``FastCBAM.forward`` (``modules.py``) takes
+this path on the CPU where ``kernels.py``'s compiled loops do not apply: channels_last inputs,
+bfloat16 under CPU autocast, or no numba installed. ``tests/fast/`` holds all of them equal.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["fused_cbam", "Workspace"]
+__all__ = ["fused_cbam", "Workspace", "mean_over_positions"]
 
 
 def fused_cbam(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, conv_w: torch.Tensor,
@@ -71,6 +71,11 @@ def _sum(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
         flat = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
         out = flat @ x.new_ones(c, 1) if over_channels else x.new_ones(1, h * w) @ flat
     return out.view(b, 1, h, w) if over_channels else out.view(b, c, 1, 1)
+
+
+def mean_over_positions(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean((2, 3), keepdim=True)``, (B, C, 1, 1), through :func:`_sum` (fast in CPU bfloat16)."""
+    return _sum(x, over_channels=False) / (x.shape[2] * x.shape[3])
 
 
 def _amax(x: torch.Tensor, over_channels: bool) -> torch.Tensor:

@@ -1,7 +1,10 @@
-"""The seed lesson's own classes, copied verbatim (comments translated), as the reference.
+"""The Day 50 lesson's own classes (the course's source, "Day 50 · CBAM 注意力机制", sections 2-5),
+copied as they are: the one reference that the tests, the benchmarks and the checkers' tests hold
+the package against (same parameters in the same order, same outputs given the same weights).
 
-Source: the seed lesson "Day 50 · CBAM 注意力机制", sections 2-5. Tests hold the package's
-modules against these: same parameters in the same order, same outputs given the same weights.
+One change: ``CBAM_CNN`` takes a ``width`` (the lesson's is 64, the default), so that tests and
+smoke benchmarks can build a small copy; its literal 64, 128 and 256 became ``w``, ``2 * w`` and
+``4 * w``. The maths is the lesson's, operation for operation. Read it beside ``attention.py``.
 """
 import torch
 import torch.nn as nn
@@ -54,41 +57,42 @@ class CBAM(nn.Module):
 
 
 class CBAM_CNN(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, num_classes=10, width=64):
         super().__init__()
+        w = width
         self.conv1 = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, padding=1),
-            nn.BatchNorm2d(64),
+            nn.Conv2d(3, w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(w),
             nn.ReLU(inplace=True),
-            nn.Conv2d(64, 64, kernel_size=3, padding=1),
-            nn.BatchNorm2d(64),
+            nn.Conv2d(w, w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(w),
             nn.ReLU(inplace=True)
         )
-        self.cbam1 = CBAM(64)
+        self.cbam1 = CBAM(w)
         self.pool1 = nn.MaxPool2d(2)
         self.conv2 = nn.Sequential(
-            nn.Conv2d(64, 128, kernel_size=3, padding=1),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(w, 2 * w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(2 * w),
             nn.ReLU(inplace=True),
-            nn.Conv2d(128, 128, kernel_size=3, padding=1),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(2 * w, 2 * w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(2 * w),
             nn.ReLU(inplace=True)
         )
-        self.cbam2 = CBAM(128)
+        self.cbam2 = CBAM(2 * w)
         self.pool2 = nn.MaxPool2d(2)
         self.conv3 = nn.Sequential(
-            nn.Conv2d(128, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(2 * w, 4 * w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(4 * w),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(4 * w, 4 * w, kernel_size=3, padding=1),
+            nn.BatchNorm2d(4 * w),
             nn.ReLU(inplace=True)
         )
-        self.cbam3 = CBAM(256)
+        self.cbam3 = CBAM(4 * w)
         self.pool3 = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Dropout(0.5),
-            nn.Linear(256, num_classes)
+            nn.Linear(4 * w, num_classes)
         )
 
     def forward(self, x):

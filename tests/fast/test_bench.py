@@ -5,22 +5,16 @@ import re
 import pytest
 import torch
 
-import cbam_course.bench as bench
-import seed_reference as seed
+import cbam_course as cc
+import cbam_course.fast.bench as bench
+from cbam_course import measure, seed
 
 
-def test_seed_copy_in_bench_is_the_seed():
-    """The pipeline's baseline model is the seed's CBAM_CNN, tensor for tensor and output for output."""
-    torch.manual_seed(0)
-    theirs = seed.CBAM_CNN()
-    ours = bench.SeedCBAM_CNN()
-    assert [(n, p.shape) for n, p in ours.state_dict().items()] == \
-           [(n, p.shape) for n, p in theirs.state_dict().items()]
-    ours.load_state_dict(theirs.state_dict())
-    ours.eval(); theirs.eval()
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), theirs(x), atol=0, rtol=0)
+def test_the_benchmarks_baseline_is_the_seed():
+    """The pipeline's baseline model is the seed's own CBAM_CNN (cbam_course/seed.py), not a copy,
+    and the benchmarks time with the course's one interleaved timer."""
+    assert bench.SeedCBAM_CNN is seed.CBAM_CNN
+    assert bench.interleave is measure.interleave
 
 
 def test_course_network_matches_the_seed():
@@ -41,12 +35,12 @@ def test_overhead_prints_table_and_last_line(capsys):
 def test_interleaved_times_turns_of_consecutive_steps():
     """Each model runs ``block`` steps in a row per turn; the first of each turn is not timed."""
     calls = []
-    times = bench._interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+    times = measure.interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
                                rounds=4, warmup=1, block=3)
     assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
     assert calls == ["a", "b"] + ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3
     calls.clear()
-    bench._interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2, warmup=0)
+    measure.interleave({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=2, warmup=0)
     assert calls == ["a", "b", "a", "b"]  # block 1: alternate every step, all timed
 
 
@@ -92,7 +86,7 @@ def test_seed_transform_and_batched_augmentation_agree_without_randomness():
     from PIL import Image
     import torchvision.transforms as T
 
-    from cbam_course.data import CIFAR10_MEAN, CIFAR10_STD, normalize
+    from cbam_course.train.data import CIFAR10_MEAN, CIFAR10_STD, normalize
 
     img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     pil = Image.fromarray(img.permute(1, 2, 0).numpy())
@@ -148,7 +142,10 @@ def test_overhead_can_add_se(capsys):
 
 
 def test_overhead_can_add_the_pytorch_fused_step(capsys):
-    """--pytorch-fused times CBAM without numba's loops in the same run; channels_last has no such column."""
+    """--pytorch-fused times CBAM without numba's loops (accelerate(model, loops=False)) in the same
+    run; channels_last has no such column. Where numba is missing both columns time the same step."""
+    from cbam_course.fast import accelerate
+    from cbam_course.fast.modules import FastCBAM
     from cbam_course.models import AttentionCNN
 
     assert bench.main(["overhead", "--widths", "16", "--batch", "2", "--rounds", "1", "--threads", "1",
@@ -162,7 +159,10 @@ def test_overhead_can_add_the_pytorch_fused_step(capsys):
     assert row.split()[-2:] == ["-", "-"]
     r = bench.measure_overhead(16, batch=2, rounds=1, with_plain=False, with_pytorch_fused=True)
     assert set(r) == {"none", "cbam", "cbam-pytorch"}
-    assert AttentionCNN().attention_modules()[0].compiled  # the benchmark's switch stays in its own models
+    # the benchmark's switch stays in its own models: other models keep the plain class, and
+    # accelerate() still turns the loops on
+    assert FastCBAM.use_loops is True and type(AttentionCNN(width=16).attention_modules()[0]) is cc.CBAM
+    assert all(m.use_loops for m in accelerate(AttentionCNN(width=16), keep_memory=False).attention_modules())
 
 
 def test_overhead_takes_a_device(capsys):

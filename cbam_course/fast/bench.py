@@ -9,8 +9,8 @@ exact commands that produced them.
   ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last, with
   bfloat16 autocast, under ``torch.compile``, and with CBAM's PyTorch fused step instead of its
   compiled loops (``--pytorch-fused``). The models take turns of a few steps in a row,
-  as a training loop runs them, with freed memory kept as the Trainer keeps it on the CPU
-  (``runtime.keep_freed_memory``). The last line is ``overhead: N.NNx``.
+  as a training loop runs them, with freed memory kept as ``accelerate`` keeps it on the CPU
+  (``fast.cpu.keep_freed_memory``). The last line is ``overhead: N.NNx``.
 - ``loop``: one model's steps in a row, alone in its process, with the allocator as it is (or
   ``--keep-freed-memory``): the time and the page faults per step of a training loop of your own.
 - ``pipeline``: trains the seed's model for a fixed number of steps, interleaved: the seed's
@@ -41,94 +41,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .runtime import cpu_has_native_bfloat16
+from ..measure import interleave
+from ..seed import CBAM_CNN as SeedCBAM_CNN
+from . import accelerate
+from .cpu import cpu_has_native_bfloat16, keep_freed_memory
 
-__all__ = ["main", "measure_overhead", "measure_loop", "measure_pipeline", "SeedCBAM_CNN", "machine_line",
-           "cpu_has_native_bfloat16"]
-
-
-# ----------------------------------------------------------------------------------------------
-# the seed lesson's own modules (copied from tests/seed_reference.py), the baseline's model.
-# The only change: the first block's width is a parameter (the seed: 64), so smoke tests can run
-# a tiny copy. The maths is the seed's, operation for operation.
-
-
-class _SeedChannelAttention(nn.Module):
-    def __init__(self, in_channels, ratio=16):
-        super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.fc = nn.Sequential(
-            nn.Linear(in_channels, in_channels // ratio, bias=False),
-            nn.ReLU(),
-            nn.Linear(in_channels // ratio, in_channels, bias=False),
-        )
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x):
-        b, c, h, w = x.shape
-        avg_out = self.fc(self.avg_pool(x).view(b, c))
-        max_out = self.fc(self.max_pool(x).view(b, c))
-        attention = self.sigmoid(avg_out + max_out).view(b, c, 1, 1)
-        return x * attention
-
-
-class _SeedSpatialAttention(nn.Module):
-    def __init__(self, kernel_size=7):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
-        self.sigmoid = nn.Sigmoid()
-
-    def forward(self, x):
-        avg_out = torch.mean(x, dim=1, keepdim=True)
-        max_out, _ = torch.max(x, dim=1, keepdim=True)
-        pool_out = torch.cat([avg_out, max_out], dim=1)
-        attention = self.conv(pool_out)
-        return x * self.sigmoid(attention)
-
-
-class _SeedCBAM(nn.Module):
-    def __init__(self, in_channels, ratio=16, kernel_size=7):
-        super().__init__()
-        self.channel_attention = _SeedChannelAttention(in_channels, ratio)
-        self.spatial_attention = _SeedSpatialAttention(kernel_size)
-
-    def forward(self, x):
-        x = self.channel_attention(x)
-        x = self.spatial_attention(x)
-        return x
-
-
-def _seed_block(cin, cout):
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size=3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, kernel_size=3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-    )
-
-
-class SeedCBAM_CNN(nn.Module):
-    """The seed lesson's ``CBAM_CNN`` (``width=64`` is the seed's), used as the baseline."""
-
-    def __init__(self, num_classes=10, width=64):
-        super().__init__()
-        w = width
-        self.conv1 = _seed_block(3, w)
-        self.cbam1 = _SeedCBAM(w)
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = _seed_block(w, 2 * w)
-        self.cbam2 = _SeedCBAM(2 * w)
-        self.pool2 = nn.MaxPool2d(2)
-        self.conv3 = _seed_block(2 * w, 4 * w)
-        self.cbam3 = _SeedCBAM(4 * w)
-        self.pool3 = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Sequential(nn.Dropout(0.5), nn.Linear(4 * w, num_classes))
-
-    def forward(self, x):
-        x = self.pool1(self.cbam1(self.conv1(x)))
-        x = self.pool2(self.cbam2(self.conv2(x)))
-        x = self.pool3(self.cbam3(self.conv3(x)))
-        x = x.view(x.size(0), -1)
-        return self.classifier(x)
+__all__ = ["main", "measure_overhead", "measure_loop", "measure_pipeline", "machine_line"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -155,32 +73,9 @@ def machine_line() -> str:
             f"torch {torch.__version__}; {now}; load average {load}")
 
 
-def _interleaved(runs: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
-                 block: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of each function (``rounds`` timed calls each), the functions taking turns.
-
-    With ``block`` > 1 each turn is ``block`` calls in a row, and the first of them is not timed:
-    a training loop runs one model step after step, and a step that follows another model's
-    step finds the memory allocator and the caches in another state (section 1 of
-    docs/performance.md: per-step turns hid most of CBAM's page faults)."""
-    for _ in range(warmup):
-        for fn in runs.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    timed_per_turn = block - 1 if block > 1 else 1
-    for _ in range(-(-rounds // timed_per_turn)):
-        for name, fn in runs.items():
-            for i in range(block):
-                t0 = time.perf_counter()
-                fn()
-                if block == 1 or i > 0:
-                    times[name].append(time.perf_counter() - t0)
-    return {name: t[:rounds] for name, t in times.items()}
-
-
 def _allocator_line(kept: bool) -> str:
-    """What the benchmark's process does with freed memory (see runtime.keep_freed_memory)."""
-    return "allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as the Trainer)" if kept
+    """What the benchmark's process does with freed memory (see fast.cpu.keep_freed_memory)."""
+    return "allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as accelerate() does)" if kept
                             else "as the C library sets it (page faults depend on the process's history)")
 
 
@@ -212,12 +107,12 @@ def _int_list(text: str) -> list[int]:
 
 
 def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> float:
-    """Largest |difference| between the course's CBAM network and the seed's, same weights."""
-    from .models import AttentionCNN
+    """Largest |difference| between the course's accelerated CBAM network and the seed's, same weights."""
+    from ..models import AttentionCNN
 
     torch.manual_seed(seed)
     theirs = SeedCBAM_CNN(width=width).eval()
-    ours = AttentionCNN(attention="cbam", width=width).eval()
+    ours = accelerate(AttentionCNN(attention="cbam", width=width), keep_memory=False).eval()
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(batch, 3, 32, 32)
     with torch.no_grad():
@@ -232,37 +127,32 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     models taking turns of ``block`` steps in a row (the first of each turn not timed).
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
-    ``cbam-plain`` (the same CBAM with ``fused = False``: the seed's operations), with
-    ``with_pytorch_fused`` ``cbam-pytorch`` (``compiled = False``: the fused step without numba's
+    ``cbam-plain`` (the same CBAM without ``accelerate``: the seed's operations), with
+    ``with_pytorch_fused`` ``cbam-pytorch`` (``accelerate(loops=False)``: the fused step without numba's
     loops; NCHW float32 only, elsewhere it is ``cbam``'s path anyway), and with ``with_se`` ``se``
     (SE blocks in the same slots, for lesson 06's comparison). Keys ending in ``compile_s`` hold
     compile times when ``compiled``. ``amp`` runs under bfloat16 autocast. On a
     GPU each step ends with a synchronisation, so the time is the device's, not the launch's
     (there CBAM always takes the plain path, so ``cbam-plain`` is left out).
     """
-    from .models import AttentionCNN
+    from ..models import AttentionCNN
 
     device = torch.device(device)
     torch.manual_seed(seed)
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
-    models = {"none": AttentionCNN(attention="none", width=width).to(device),
-              "cbam": AttentionCNN(attention="cbam", width=width).to(device)}
+    def network(attention: str, fast: bool = True, loops: bool = True) -> nn.Module:
+        model = AttentionCNN(attention=attention, width=width).to(device)
+        return accelerate(model, loops=loops, keep_memory=False) if fast else model
+
+    models = {"none": network("none"), "cbam": network("cbam")}
     if with_se:
-        models["se"] = AttentionCNN(attention="se", width=width).to(device)
+        models["se"] = network("se")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-    def cbam_with(**switches: bool) -> nn.Module:  # a CBAM network whose modules take another path
-        model = AttentionCNN(attention="cbam", width=width)
-        for m in model.attention_modules():
-            for name, value in switches.items():
-                setattr(m, name, value)
-        return model
-
     if with_plain and not compiled and device.type == "cpu":  # compiled, both paths are the same graph to inductor
-        models["cbam-plain"] = cbam_with(fused=False)
+        models["cbam-plain"] = network("cbam", fast=False)
     if with_pytorch_fused and not (compiled or channels_last or amp) and device.type == "cpu":  # else the same path
-        models["cbam-pytorch"] = cbam_with(compiled=False)
+        models["cbam-pytorch"] = network("cbam", loops=False)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
         models = {n: m.to(memory_format=torch.channels_last) for n, m in models.items()}
@@ -284,7 +174,7 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
             step()
             result[f"{name} compile_s"] = time.perf_counter() - t0
         runs[name] = step
-    times = _interleaved(runs, rounds, block=block)
+    times = interleave(runs, rounds, block=block)
     result.update({name: _median(t) for name, t in times.items()})
     return result
 
@@ -303,15 +193,15 @@ def _overhead_main(argv: list[str]) -> int:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     p.add_argument("--se", action="store_true", help="also measure SE blocks in the same slots")
     p.add_argument("--pytorch-fused", action="store_true",
-                   help="also measure CBAM's fused step without numba's compiled loops (CBAM.compiled = False)")
+                   help="also measure CBAM's fused step without numba's compiled loops (accelerate(model, loops=False))")
     p.add_argument("--block", type=_positive_int, default=4,
                    help="steps in a row per model and turn, the first not timed (default 4; 1: alternate every step)")
     p.add_argument("--default-malloc", action="store_true",
-                   help="leave the allocator as it is (default: keep_freed_memory(), as the Trainer on the CPU)")
+                   help="leave the allocator as it is (default: keep_freed_memory(), as accelerate() on the CPU)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .runtime import get_device, keep_freed_memory
+    from ..runtime import get_device
 
     try:
         device = get_device(args.device)
@@ -371,7 +261,7 @@ def measure_loop(attention: str, width: int = 64, batch: int = 64, steps: int = 
     """Seconds and page faults (minor: memory taken back from the system) of ``steps``
     training steps (forward + backward) of one AttentionCNN in a row, after 3 untimed ones.
     Where the system does not count page faults (Windows) they are all 0."""
-    from .models import AttentionCNN
+    from ..models import AttentionCNN
 
     try:
         import resource
@@ -379,7 +269,7 @@ def measure_loop(attention: str, width: int = 64, batch: int = 64, steps: int = 
         resource = None
     torch.manual_seed(seed)
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-    model = AttentionCNN(attention=attention, width=width)
+    model = accelerate(AttentionCNN(attention=attention, width=width), keep_memory=False)
 
     def faults() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
@@ -405,10 +295,8 @@ def _loop_main(argv: list[str]) -> int:
     p.add_argument("--batch", type=_positive_int, default=64, help="batch size (default 64)")
     p.add_argument("--steps", type=_positive_int, default=30, help="timed steps (default 30)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--keep-freed-memory", action="store_true", help="call keep_freed_memory() first, as the Trainer")
+    p.add_argument("--keep-freed-memory", action="store_true", help="call keep_freed_memory() first, as accelerate() does")
     args = p.parse_args(argv)
-    from .runtime import keep_freed_memory
-
     if args.threads:
         torch.set_num_threads(args.threads)
     kept = args.keep_freed_memory and keep_freed_memory()
@@ -445,7 +333,7 @@ class _PILDataset(torch.utils.data.Dataset):
 def _seed_transform():
     import torchvision.transforms as transforms
 
-    from .data import CIFAR10_MEAN, CIFAR10_STD
+    from ..train.data import CIFAR10_MEAN, CIFAR10_STD
 
     return transforms.Compose([
         transforms.RandomCrop(32, padding=4),
@@ -484,8 +372,8 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
     pipeline is being timed; the seed pays its workers' start-up once per turn instead of once
     per epoch (about 1% at the defaults). Returns images per second by name.
     """
-    from .data import BatchLoader, ImageSet
-    from .models import AttentionCNN
+    from ..train.data import BatchLoader, ImageSet
+    from ..models import AttentionCNN
 
     torch.manual_seed(seed)
     seed_model = SeedCBAM_CNN(num_classes=10, width=width)
@@ -498,7 +386,7 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
     for name, use_amp in (("course", False), ("course-bf16", True)):
         if use_amp and not bf16:
             continue
-        model = AttentionCNN(num_classes=10, attention="cbam", width=width)
+        model = accelerate(AttentionCNN(num_classes=10, attention="cbam", width=width), keep_memory=False)
         model.load_state_dict(seed_model.state_dict())
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -540,7 +428,7 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
 
 
 def _load_images(data_dir: str | None, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    from .data import load_cifar10, make_standin
+    from ..train.data import load_cifar10, make_standin
 
     if data_dir:
         train = load_cifar10(data_dir, train=True)
@@ -631,11 +519,11 @@ def _profile_main(name: str, argv: list[str]) -> int:
     t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .data import DataError, normalize
-    from .models import AttentionCNN
-    from .recipes import get_profile, get_recipe
-    from .runtime import get_device
-    from .training import load_profile_data, train_model
+    from ..train.data import DataError, normalize
+    from ..models import AttentionCNN
+    from ..train.recipes import get_profile, get_recipe
+    from ..runtime import get_device
+    from ..train.run import load_profile_data, train_model
 
     profile = get_profile("quick" if args.quick else name)
     budget = args.time_budget if args.time_budget is not None else profile.time_budget

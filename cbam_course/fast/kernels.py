@@ -18,10 +18,10 @@ Gradients at ties go to the first position or channel that holds the maximum, as
 max-with-indices does.
 
 ``compiled_cbam`` needs numba and takes contiguous NCHW float32 or float64 CPU tensors;
-``CBAM.forward`` checks both, and that numba has a thread pool for its loops
+``FastCBAM.forward`` (``modules.py``) checks both, and that numba has a thread pool for its loops
 (``parallel_loops``), and otherwise runs ``fused.py``'s eager step. The first call
 compiles the loops (a few seconds) and caches them on disk for the next process.
-``tests/test_seed_equivalence.py`` holds this path to the seed's modules.
+``tests/fast/test_fused.py`` (its ``fused_path`` fixture) holds this path to the seed's modules.
 """
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn as nn
 
-from .runtime import quick_mode
+from ..runtime import quick_mode
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "OneCycle", "Profile", "PROFILES", "get_profile",
            "PROFILE_ENV"]

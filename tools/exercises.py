@@ -1,6 +1,6 @@
 """Generate the exercise notebooks from the solved ones: ``solutions/`` is the single source.
 
-    python -m cbam_course.exercises solutions exercises      # what `make exercises` runs
+    python tools/exercises.py solutions exercises      # what `make exercises` runs
 
 For every ``solutions/X.ipynb`` this writes ``exercises/X.ipynb`` where each region between a line
 ``### BEGIN SOLUTION`` and a line ``### END SOLUTION`` (nbgrader's markers) is replaced, at the
@@ -193,7 +193,7 @@ def generate_exercises(solutions: str | Path = "solutions", exercises: str | Pat
     src, dst = Path(solutions), Path(exercises)
     if not src.is_dir():
         raise FileNotFoundError(f"No folder {src}/: run this from the repository root "
-                                f"(python -m cbam_course.exercises solutions exercises).")
+                                f"(python tools/exercises.py solutions exercises).")
     dst.mkdir(parents=True, exist_ok=True)
     written = []
     for path in sorted(src.glob("*.ipynb")):
@@ -236,7 +236,7 @@ def stale_exercises(solutions: str | Path = "solutions", exercises: str | Path =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cbam_course.exercises",
+    parser = argparse.ArgumentParser(prog="python tools/exercises.py",
                                      description="Generate exercises/ from solutions/.")
     parser.add_argument("solutions", nargs="?", default="solutions")
     parser.add_argument("exercises", nargs="?", default="exercises")

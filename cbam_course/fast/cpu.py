@@ -1,0 +1,48 @@
+"""Two facts about the CPU a training run needs: whether bfloat16 is native, and what the C
+library's allocator does with memory a step frees."""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+__all__ = ["cpu_has_native_bfloat16", "keep_freed_memory"]
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True where the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), so that CPU
+    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def keep_freed_memory(limit_mib: int = 1024) -> bool:
+    """Ask the C library's allocator (glibc on Linux) to keep memory that a training step frees,
+    up to ``limit_mib`` MiB, for the next step, instead of handing it back to the system.
+
+    Why: by default glibc returns freed memory at the top of its heap once more than ~32 MiB of
+    it is free, and takes it back page by page when the next step needs it again. Each page
+    taken back costs a page fault. For AttentionCNN at width 64, batch 64, one training step on
+    the CPU took back 16-110 MiB that way (4,000-28,000 faults), 3-30 ms of a ~170 ms step,
+    with or without CBAM; how much depends on where the process's memory happens to lie
+    (docs/performance.md, section 1, "Page faults").
+
+    The setting holds for the whole process and cannot be undone; the price is that the process
+    keeps its peak memory (plus at most ``limit_mib``) until it exits. ``accelerate`` calls this for a
+    model on the CPU; call it yourself before a training loop of your own. Returns True where
+    the setting took effect (Linux with glibc), False elsewhere (nothing changes there). Calling
+    it again is harmless; the last ``limit_mib`` holds.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl, for one)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    # Setting one threshold switches off glibc's own adjustment of both, so set both: blocks
+    # under 32 MiB (glibc's largest) come from the heap, and the heap shrinks only past the limit.
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, int(limit_mib) << 20))

@@ -1,0 +1,29 @@
+"""cbam_course.train: training for lessons 05 and 06. Not imported by ``import cbam_course``.
+
+Reading order:
+
+- ``data``: CIFAR-10 in memory (torchvision's download or an image folder), the generated stand-in,
+  batched augmentation, ``BatchLoader``;
+- ``loops``: ``train_step`` and ``evaluate``, the two loops lesson 05 builds;
+- ``recipes``: the Day 50 lesson's recipe and the fast one, the quick/laptop/full profiles;
+- ``history``: what a run did (``History``), ``plot_curves``, the live plot;
+- ``checkpoints``: safe, atomic checkpoints that resume exactly;
+- ``budget``: the wall-clock budget; ``trainer``: the ``Trainer`` that puts them together;
+- ``run``: ``train_model``, a whole run in one call (the lessons and the command line use it);
+- ``figures``: confusion matrices, attention on test images, comparisons of runs;
+- ``cli``: ``python -m cbam_course train``.
+"""
+from .checkpoints import CheckpointError, load_checkpoint
+from .data import BatchLoader, DataError, ImageSet, augment_batch, load_cifar10, make_standin, normalize
+from .history import History, plot_curves
+from .loops import evaluate, train_step
+from .recipes import PROFILES, RECIPES, Profile, Recipe, get_profile, get_recipe
+from .run import load_profile_data, train_model
+from .trainer import Trainer, fit
+
+__all__ = [
+    "load_cifar10", "make_standin", "ImageSet", "BatchLoader", "augment_batch", "normalize", "DataError",
+    "train_step", "evaluate", "Recipe", "RECIPES", "get_recipe", "Profile", "PROFILES", "get_profile",
+    "History", "plot_curves", "Trainer", "fit", "train_model", "load_profile_data",
+    "load_checkpoint", "CheckpointError",
+]

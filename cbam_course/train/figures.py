@@ -1,0 +1,233 @@
+"""Figures of trained networks, for lessons 05 and 06: confusion matrices, attention on test
+images, channel weights by class, comparisons of runs, and a grid of sample images.
+
+(Curves of a run, one or several, are :func:`cbam_course.train.history.plot_curves`.)
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..plots import _new_axes, _to_numpy, overlay_attention
+
+__all__ = ["confusion_matrix", "plot_confusion_matrix", "show_attention_gallery", "plot_weights_by_class",
+           "plot_budget_comparison", "show_image_grid"]
+
+
+def confusion_matrix(labels: torch.Tensor | np.ndarray | Sequence[int],
+                     predictions: torch.Tensor | np.ndarray | Sequence[int],
+                     num_classes: int) -> np.ndarray:
+    """Counts ``(num_classes, num_classes)``: row = true class, column = predicted class.
+
+    The diagonal holds the correct answers, so ``matrix.trace() / matrix.sum()`` is the accuracy.
+    """
+    y = np.asarray(_to_numpy(labels), dtype=np.int64).reshape(-1)
+    p = np.asarray(_to_numpy(predictions), dtype=np.int64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"confusion_matrix got {y.size} labels but {p.size} predictions; give one prediction per label.")
+    if y.size and (min(y.min(), p.min()) < 0 or max(y.max(), p.max()) >= num_classes):
+        raise ValueError(
+            f"confusion_matrix: classes must lie in 0..{num_classes - 1}, got labels in "
+            f"{y.min()}..{y.max()} and predictions in {p.min()}..{p.max()}. Pass predictions as "
+            f"class indices (logits.argmax(1)), not logits."
+        )
+    return np.bincount(y * num_classes + p, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(matrix: np.ndarray | torch.Tensor, class_names: Sequence[str],
+                          ax: Axes | None = None, title: str = "Confusion matrix",
+                          normalize: bool = True) -> Axes:
+    """A confusion matrix as a heat map, true class down, predicted class across.
+
+    With ``normalize`` each row is divided by its count, so a cell reads "the share of the
+    images of this class that were called that"; the diagonal is each class's accuracy.
+    """
+    m = _to_numpy(matrix).astype(np.float64)
+    k = len(class_names)
+    if m.shape != (k, k):
+        raise ValueError(
+            f"plot_confusion_matrix expects a ({k}, {k}) matrix for {k} class names, got "
+            f"{tuple(m.shape)}. Build it with confusion_matrix(labels, predictions, num_classes={k})."
+        )
+    if normalize:
+        m = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    ax = _new_axes(ax, (6.5, 5.5))
+    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    ax.figure.colorbar(im, ax=ax, label="share of the true class" if normalize else "images")
+    for i in range(k):
+        for j in range(k):
+            if m[i, j] > 0:
+                text = f"{m[i, j]:.2f}" if normalize else f"{int(m[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > 0.6 * (m.max() or 1) else "black")
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax
+
+
+def show_attention_gallery(images: torch.Tensor | np.ndarray, maps: torch.Tensor | np.ndarray,
+                           titles: Sequence[str] | None = None, ncols: int = 4,
+                           title: str = "Spatial attention on test images") -> Figure:
+    """Images ``(N, 3, H, W)`` in [0, 1] with their spatial maps ``(N, 1, h, w)`` overlaid.
+
+    Each column shows one image twice: the picture alone on top, the map over it below
+    (:func:`overlay_attention`; maps smaller than the image are upsampled). All maps share one
+    colour scale, so a brighter spot means more attention whichever image it is on.
+    """
+    imgs = _to_numpy(images)
+    att = _to_numpy(maps)
+    if imgs.ndim != 4 or imgs.shape[1] != 3:
+        raise ValueError(f"show_attention_gallery expects images (N, 3, H, W), got {tuple(imgs.shape)}.")
+    if att.ndim == 3:
+        att = att[:, None]
+    if att.ndim != 4 or att.shape[1] != 1 or att.shape[0] != imgs.shape[0]:
+        raise ValueError(
+            f"show_attention_gallery expects one spatial map per image, (N, 1, h, w) with "
+            f"N={imgs.shape[0]}, got {tuple(att.shape)}. A CBAM's spatial_attention records that shape."
+        )
+    n = imgs.shape[0]
+    titles = list(titles) if titles is not None else [f"image {i}" for i in range(n)]
+    if len(titles) != n:
+        raise ValueError(f"show_attention_gallery got {len(titles)} titles for {n} images.")
+    ncols = max(1, min(ncols, n))
+    blocks = -(-n // ncols)
+    fig, axes = plt.subplots(2 * blocks, ncols, figsize=(2.3 * ncols + 1.0, 4.4 * blocks + 0.4),
+                             squeeze=False, constrained_layout=True)
+    vmin, vmax = float(att.min()), float(att.max())
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        row, col = divmod(i, ncols)
+        k = (row // 2) * ncols + col
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        if row % 2 == 0:
+            ax.imshow(np.clip(imgs[k].transpose(1, 2, 0), 0, 1))
+            ax.set_title(titles[k], fontsize=9)
+            ax.set_ylabel("image" if col == 0 else "")
+        else:
+            overlay_attention(imgs[k], att[k], ax=ax, title="", colorbar=False, vmin=vmin, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel("x")
+            ax.set_ylabel("attention" if col == 0 else "")
+    mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(vmin, vmax))
+    fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.6, label="spatial attention")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_weights_by_class(weights: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
+                          class_names: Sequence[str], ax: Axes | None = None, top: int = 32,
+                          title: str = "Channel attention weights, averaged per class") -> Axes:
+    """A heat map class x channel of the mean channel weight, for the most class-dependent channels.
+
+    ``weights`` is ``(N, C)`` (or ``(N, C, 1, 1)``, as a module records them), ``labels`` ``(N,)``.
+    The ``top`` channels whose class means vary most are shown, so the few channels that respond
+    to one class stand out instead of drowning among hundreds of flat ones.
+    """
+    w = _to_numpy(weights)
+    if w.ndim == 4 and w.shape[2:] == (1, 1):
+        w = w[:, :, 0, 0]
+    y = np.asarray(_to_numpy(labels), dtype=np.int64).reshape(-1)
+    if w.ndim != 2 or w.shape[0] != y.size:
+        raise ValueError(
+            f"plot_weights_by_class expects weights (N, C) and labels (N,), got {tuple(w.shape)} "
+            f"and {y.size} labels."
+        )
+    k = len(class_names)
+    present = [c for c in range(k) if (y == c).any()]
+    if not present:
+        raise ValueError("plot_weights_by_class: no label matches a class name index 0..%d." % (k - 1))
+    means = np.stack([w[y == c].mean(axis=0) for c in present])
+    order = np.argsort(-means.var(axis=0))[: max(1, min(top, w.shape[1]))]
+    ax = _new_axes(ax, (max(6.0, 0.22 * len(order) + 2.5), 4.0))
+    im = ax.imshow(means[:, order], aspect="auto", cmap="viridis")
+    ax.figure.colorbar(im, ax=ax, label="mean channel weight")
+    ax.set_yticks(range(len(present)))
+    ax.set_yticklabels([class_names[c] for c in present])
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([str(c) for c in order], rotation=90, fontsize=7)
+    ax.set_xlabel("channel (the most class-dependent first)")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    return ax
+
+
+def plot_budget_comparison(results: Mapping[str, Mapping[str, Sequence[float]]], ax: Axes | None = None,
+                           title: str = "Test accuracy under the same budget",
+                           ylabel: str = "test accuracy (%)") -> Axes:
+    """Grouped bars, mean with a ± std error bar, of ``{budget: {model: [accuracy per seed]}}``.
+
+    Each dot is one seed, so a reader sees the spread that the mean hides.
+    """
+    if not results:
+        raise ValueError("plot_budget_comparison got no results; give {budget: {model: [values]}}.")
+    budgets = list(results)
+    models = list(dict.fromkeys(m for b in budgets for m in results[b]))
+    ax = _new_axes(ax, (2.2 * len(budgets) * len(models) / 2 + 3, 4))
+    width = 0.8 / len(models)
+    for j, model in enumerate(models):
+        for i, budget in enumerate(budgets):
+            vals = _to_numpy(results[budget].get(model, [])).reshape(-1)
+            if vals.size == 0:
+                continue
+            x = i + (j - (len(models) - 1) / 2) * width
+            ax.bar(x, vals.mean(), width=width, yerr=vals.std() if vals.size > 1 else None,
+                   capsize=4, color=f"C{j}", label=model if i == 0 else None)
+            ax.plot(np.full(vals.size, x), vals, "k.", markersize=4)
+    ax.set_xticks(range(len(budgets)))
+    ax.set_xticklabels(budgets)
+    ax.set_xlabel("budget")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(title="attention")
+    ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def show_image_grid(images: torch.Tensor | np.ndarray, titles: Sequence[str] | None = None,
+                    ncols: int = 8, title: str = "Images") -> Figure:
+    """A batch of RGB images ``(N, 3, H, W)`` in a grid, one title per image.
+
+    Takes uint8 images (0..255, as :class:`cbam_course.train.data.ImageSet` keeps them) or floats in
+    [0, 1]. Normalised images (negative values) are refused: show them before normalising.
+    """
+    arr = _to_numpy(images)
+    if arr.ndim != 4 or arr.shape[1] != 3:
+        raise ValueError(f"show_image_grid expects images (N, 3, H, W), got {tuple(arr.shape)}.")
+    if isinstance(images, torch.Tensor) and images.dtype == torch.uint8 or arr.max(initial=0) > 1.0:
+        arr = arr / 255.0
+    if arr.min(initial=0) < 0:
+        raise ValueError("show_image_grid got negative pixel values: these images are normalised. "
+                         "Show the uint8 images (ImageSet.images) instead.")
+    n = arr.shape[0]
+    titles = list(titles) if titles is not None else [str(i) for i in range(n)]
+    if len(titles) != n:
+        raise ValueError(f"show_image_grid got {len(titles)} titles for {n} images.")
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols + 0.4, 1.8 * nrows + 0.5),
+                             squeeze=False, constrained_layout=True)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(np.clip(arr[i].transpose(1, 2, 0), 0, 1))
+        ax.set_title(titles[i], fontsize=8)
+    fig.suptitle(title)
+    return fig

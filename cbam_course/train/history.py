@@ -1,0 +1,181 @@
+"""What a run did, and how it looks: the History of a run, its curves, and a live plot.
+
+``plot_curves`` is the one function that draws curves: the seed's two plots
+(:meth:`History.plot_iterations`, :meth:`History.plot_epochs`), the live plot during training and
+the lessons' comparisons of several runs all go through it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .checkpoints import atomic_write_text
+
+__all__ = ["History", "LivePlot", "in_notebook", "plot_curves"]
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str = "Test accuracy per epoch",
+                xlabel: str = "epoch", ylabel: str = "accuracy (%)", start: int = 1):
+    """Several curves on one set of axes, one line per label (e.g. ``{"none": [...], "cbam": [...]}``),
+    x counted from ``start``. Returns the Axes.
+
+    Use it to compare runs trained the same way, or a run's train and test curves.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not curves:
+        raise ValueError("plot_curves got no curves; give a dict {label: values}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for label, values in curves.items():
+        v = np.asarray([float(x) for x in values], dtype=np.float64).reshape(-1)
+        ax.plot(np.arange(start, v.size + start), v, marker="o" if v.size < 30 else None,
+                markersize=3, label=label, alpha=0.8 if v.size >= 30 else 1.0)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs and iterations are whole numbers
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+
+
+@dataclass
+class History:
+    """What a run did: the loss at every iteration and one record per epoch.
+
+    Each epoch record is a dict with ``epoch`` (1-based), ``train_loss``, ``train_acc``,
+    ``test_loss``, ``test_acc`` (accuracies in %), ``lr`` (at the end of the epoch),
+    ``seconds`` (training + evaluation), ``steps`` (optimizer steps in it).
+    """
+
+    iter_losses: list[float] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+
+    def column(self, key: str) -> list:
+        return [e[key] for e in self.epochs]
+
+    @property
+    def train_loss(self) -> list[float]:
+        return self.column("train_loss")
+
+    @property
+    def test_loss(self) -> list[float]:
+        return self.column("test_loss")
+
+    @property
+    def train_acc(self) -> list[float]:
+        return self.column("train_acc")
+
+    @property
+    def test_acc(self) -> list[float]:
+        return self.column("test_acc")
+
+    @property
+    def lr(self) -> list[float]:
+        return self.column("lr")
+
+    @property
+    def seconds(self) -> float:
+        """Total seconds spent in the recorded epochs."""
+        return float(sum(self.column("seconds")))
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def to_dict(self) -> dict:
+        return {"iter_losses": list(self.iter_losses), "epochs": [dict(e) for e in self.epochs]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls([float(x) for x in d.get("iter_losses", [])], [dict(e) for e in d.get("epochs", [])])
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        atomic_write_text(Path(path), json.dumps(self.to_dict()))
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "History":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # -- the seed's two plots --
+    # -- the seed's two plots --
+    def plot_iterations(self, ax=None, title: str = "Training loss per iteration"):
+        """The seed's first plot: the loss at every iteration. Returns the Figure."""
+        ax = plot_curves({"train": self.iter_losses}, ax=ax, title=title, xlabel="Iteration", ylabel="Loss",
+                         start=0)
+        return ax.figure
+
+    def plot_epochs(self, axes=None, title: str | None = None):
+        """The seed's second plot: accuracy and loss per epoch, train and test. Returns the Figure."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(12, 4))
+        for ax, key, label in ((axes[0], "acc", "Accuracy (%)"), (axes[1], "loss", "Loss")):
+            plot_curves({"Train": self.column(f"train_{key}"), "Test": self.column(f"test_{key}")}, ax=ax,
+                        title=f"{label.split(' ')[0]} per epoch", xlabel="Epoch", ylabel=label)
+        fig = axes[0].figure
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        return fig
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where live plots can update in place)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class LivePlot:
+    """A figure that redraws in place in a notebook as training goes (off elsewhere).
+
+    Redraws at most every ``min_interval`` seconds, plus at every epoch end, so plotting costs
+    little next to training.
+    """
+
+    def __init__(self, enabled: bool | None = None, min_interval: float = 3.0, title: str = "Training") -> None:
+        self.enabled = in_notebook() if enabled is None else enabled
+        self.min_interval = min_interval
+        self.title = title
+        self._handle = None
+        self._last = -math.inf
+
+    def update(self, history: History, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < self.min_interval:
+            return
+        self._last = now
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+        history.plot_iterations(ax=axes[0])
+        if history.epochs:
+            history.plot_epochs(axes=axes[1:])
+        else:
+            for ax, label in zip(axes[1:], ("Accuracy (%)", "Loss")):
+                ax.set_title(f"{label.split(' ')[0]} per epoch (after the first epoch)")
+                ax.set_xlabel("Epoch")
+                ax.set_ylabel(label)
+        fig.suptitle(self.title)
+        fig.tight_layout()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)

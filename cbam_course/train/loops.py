@@ -1,0 +1,80 @@
+"""The two loops a learner writes in lesson 05, in their plainest form.
+
+- ``train_step(model, images, labels, optimizer, criterion) -> float``
+- ``evaluate(model, loader, criterion, device) -> (mean loss per batch, accuracy in %)``
+
+Exercise 05 asks you to write both; these are the reference versions that the Trainer's
+evaluation uses. Write your own first: the checkers tell you when yours behaves the same.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+import torch.nn as nn
+
+__all__ = ["train_step", "evaluate", "mixed_precision_step"]
+
+
+def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+               optimizer: torch.optim.Optimizer, criterion: nn.Module) -> float:
+    """One optimisation step on one batch; returns the batch's loss as a float.
+
+    Clear the old gradients, run the model, measure the loss, backpropagate, update the
+    weights. (The model's train/eval mode is the caller's business, as in the seed's loop.)
+    """
+    optimizer.zero_grad()
+    outputs = model(images)
+    loss = criterion(outputs, labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module, device: torch.device | str,
+             tta: bool = False) -> tuple[float, float]:
+    """Loss and accuracy of ``model`` over ``loader``: ``(mean loss per batch, accuracy in %)``.
+
+    Runs in eval mode (dropout off, BatchNorm's running statistics) without gradients. With
+    ``tta=True`` each image is also seen flipped left-right and the two outputs are averaged
+    (flip test-time augmentation). On CUDA it runs in bfloat16 autocast.
+    """
+    device = torch.device(device)
+    model.eval()
+    total_loss, correct, total, batches = 0.0, 0, 0, 0
+    use_amp = device.type == "cuda"
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            outputs = model(images)
+            if tta:
+                outputs = (outputs + model(images.flip(3))) / 2
+            outputs = outputs.float()
+            total_loss += criterion(outputs, labels).item()
+            correct += (outputs.argmax(1) == labels).sum().item()
+            total += labels.shape[0]
+            batches += 1
+    if batches == 0:
+        raise ValueError("evaluate got an empty loader: there is nothing to evaluate.")
+    return total_loss / batches, 100.0 * correct / total
+
+
+def mixed_precision_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                         optimizer: torch.optim.Optimizer, criterion: nn.Module, amp: bool,
+                         amp_dtype: torch.dtype = torch.bfloat16,
+                         scaler: "torch.amp.GradScaler | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``train_step`` as the Trainer runs it: under autocast when ``amp`` (with a GradScaler for
+    float16), returning the loss and the count of correct answers as tensors, without a host
+    sync, so that a GPU can run ahead."""
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(images.device.type, dtype=amp_dtype, enabled=amp):
+        outputs = model(images)
+        loss = criterion(outputs, labels)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach(), (outputs.detach().argmax(1) == labels).sum()

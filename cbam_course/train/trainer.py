@@ -1,0 +1,234 @@
+"""The Trainer: a training run with progress bars, a live plot, checkpoints and budgets.
+
+``Trainer`` wraps :func:`~cbam_course.train.loops.train_step` and ``evaluate`` into a run: progress
+bars (``tqdm.auto``), a plot that updates live in a notebook, a checkpoint after every epoch
+(``checkpoints.py``: written atomically, resumed exactly), a time (``budget.py``) or step budget,
+and a clean stop on KeyboardInterrupt (Jupyter's stop button) that keeps the history and writes a
+checkpoint. On CUDA it uses mixed precision and channels_last; on the CPU a seeded run repeats
+exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..runtime import get_device
+from .budget import TimeBudget
+from .checkpoints import atomic_write_text, model_config, restore_run, run_state, save_checkpoint
+from .data import BatchLoader, ImageSet
+from .history import History, LivePlot
+from .loops import evaluate, mixed_precision_step
+from .recipes import OneCycle, Recipe, get_recipe
+
+__all__ = ["Trainer", "fit"]
+
+
+class Trainer:
+    """Trains a model with a :class:`~cbam_course.train.recipes.Recipe` on in-memory data.
+
+    Args:
+        model: the network (moved to ``device``).
+        train_data, test_data: :class:`~cbam_course.train.data.ImageSet` s.
+        recipe: a Recipe or its name ("seed", "fast").
+        device: default: the best at hand (:func:`~cbam_course.get_device`).
+        seed: seeds the shuffle, the augmentation and dropout; a CPU run repeats exactly.
+        checkpoint_path: where a checkpoint is written after every epoch (and on interrupt).
+        metrics_path: where ``{"epochs": [...]}`` is written after every epoch (JSON).
+        amp: mixed precision (default: on for CUDA; bfloat16, or float16 with a GradScaler).
+        channels_last: default: on for CUDA.
+        progress: show tqdm progress bars.
+        live_plot: redraw a plot in the notebook as training goes (default: in notebooks).
+        tta: evaluate with flip test-time augmentation.
+        config: extra JSON-able facts stored in the checkpoint (data, profile, ...).
+    """
+
+    def __init__(self, model: nn.Module, train_data: ImageSet, test_data: ImageSet,
+                 recipe: Recipe | str = "fast", *, device: torch.device | str | None = None, seed: int = 0,
+                 checkpoint_path: str | os.PathLike | None = None, metrics_path: str | os.PathLike | None = None,
+                 amp: bool | None = None, channels_last: bool | None = None, progress: bool = True,
+                 live_plot: bool | None = None, tta: bool = False, config: dict | None = None) -> None:
+        self.recipe = get_recipe(recipe)
+        self.device = torch.device(device) if device is not None else get_device()
+        cuda = self.device.type == "cuda"
+        self.channels_last = cuda if channels_last is None else channels_last
+        self.model = model.to(self.device, memory_format=torch.channels_last if self.channels_last
+                              else torch.preserve_format)
+        self.amp = cuda if amp is None else amp
+        self.amp_dtype = torch.float16 if self.amp and cuda and not torch.cuda.is_bf16_supported() else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda") if (self.amp and self.amp_dtype == torch.float16) else None
+        self.seed = seed
+        torch.manual_seed(seed)  # dropout's random numbers
+        self.optimizer = self.recipe.make_optimizer(self.model)
+        self.scheduler = self.recipe.make_scheduler(self.optimizer)
+        self.criterion = self.recipe.make_criterion()
+        n = len(train_data)
+        self.train_loader = BatchLoader(train_data, self.recipe.batch_size, shuffle=True, augment=True,
+                                        drop_last=(n % self.recipe.batch_size == 1),  # BatchNorm needs 2+
+                                        device=self.device, channels_last=self.channels_last, seed=seed)
+        self.test_loader = BatchLoader(test_data, self.recipe.eval_batch_size, device=self.device,
+                                       channels_last=self.channels_last)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.metrics_path, self.progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
+        described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
+        self.live = LivePlot(live_plot, title=f"Training {type(model).__name__}({described})")
+        self.history, self.epoch, self.step = History(), 0, 0  # epochs finished, optimizer steps taken
+        self.target_epochs, self._partial, self._in_flight = self.recipe.epochs, self._empty_partial(), False
+        self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
+                       "train_data": train_data.description, "test_data": test_data.description,
+                       "is_standin": bool(train_data.is_standin), **(config or {})}
+
+    @staticmethod
+    def _empty_partial() -> dict:
+        return {"loss_sum": 0.0, "correct": 0, "seen": 0, "steps": 0, "seconds": 0.0}
+
+    # -- state: checkpoints.py does the work --
+    def state_dict(self, last_batch_done: bool = True) -> dict:
+        """Everything needed to continue this run exactly (all of it loads with weights_only=True)."""
+        return run_state(self, last_batch_done)
+
+    def save(self, path: str | os.PathLike | None = None, last_batch_done: bool = True) -> Path | None:
+        """Write a checkpoint to ``path`` (default: ``checkpoint_path``) and ``metrics.json``."""
+        path = Path(path) if path else self.checkpoint_path
+        if self.metrics_path:
+            atomic_write_text(self.metrics_path, json.dumps({"epochs": self.history.epochs, "config": self.config},
+                                                            indent=1))
+        return None if path is None else save_checkpoint(path, self.state_dict(last_batch_done))
+
+    def resume(self, path: str | os.PathLike | None = None) -> "Trainer":
+        """Continue from a checkpoint written by a Trainer. Raises :class:`CheckpointError` if it
+        is damaged or does not fit."""
+        path = Path(path) if path else self.checkpoint_path
+        if path is None:
+            raise ValueError("resume needs a checkpoint path (pass one, or checkpoint_path= to the Trainer).")
+        restore_run(self, path)
+        return self
+
+    # -- training --
+    def evaluate(self, tta: bool | None = None) -> tuple[float, float]:
+        """Test loss and accuracy (%) now."""
+        return evaluate(self.model, self.test_loader, self.criterion, self.device,
+                        tta=self.tta if tta is None else tta)
+
+    def fit(self, epochs: int | None = None, *, time_budget: float | None = None,
+            max_steps: int | None = None) -> History:
+        """Train until ``epochs`` epochs are done in all (default: the recipe's), or this call
+        has spent ``time_budget`` seconds (evaluation included), or taken ``max_steps`` steps.
+
+        A run stopped by a budget records the epoch it was in (evaluated) and ends. An
+        interrupt (Ctrl-C, Jupyter's stop button) keeps the history, writes a checkpoint, and
+        returns. Returns the :class:`History`.
+        """
+        from tqdm.auto import tqdm
+
+        if epochs is not None:
+            self.target_epochs = int(epochs)
+        planned = self.target_epochs * len(self.train_loader)
+        if max_steps is not None:
+            planned = min(planned, self.step + max_steps)
+        budget = TimeBudget(time_budget, self.step, self.recipe.batch_size, len(self.test_loader.data))
+        last_step = self.step + max_steps if max_steps is not None else None
+        epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc="epochs", unit="epoch",
+                         disable=not self.progress, dynamic_ncols=True)
+        self._in_flight, stop = False, False
+        epoch_t0 = time.perf_counter() - self._partial["seconds"]
+        try:
+            while self.epoch < self.target_epochs and not stop:
+                if not self._partial.get("trained"):  # else: trained before an interrupt, evaluate it
+                    if budget.out_of_time(self.step):
+                        break  # no time left for another epoch's steps and its evaluation
+                    stop = self._train_epoch(budget, planned, last_step)
+                epoch_t0 = time.perf_counter() - self._partial["seconds"]
+                t_eval = time.perf_counter()
+                test_loss, test_acc = self.evaluate()
+                budget.evaluated(time.perf_counter() - t_eval)
+                self._end_epoch(test_loss, test_acc, time.perf_counter() - epoch_t0)
+                epoch_bar.update(1)
+                epoch_bar.set_postfix(train_acc=f"{self.history.epochs[-1]['train_acc']:.1f}%",
+                                      test_acc=f"{test_acc:.1f}%", refresh=False)
+                self.live.update(self.history, force=True)
+                self.save()
+        except KeyboardInterrupt:
+            if self._partial.get("trained"):  # stopped while evaluating
+                self._partial["seconds"] = time.perf_counter() - epoch_t0
+            saved = self.save(last_batch_done=not self._in_flight)
+            print(f"Interrupted after {self.step} steps ({self.epoch} epochs done). History kept"
+                  + (f"; checkpoint written to {saved} (resume from it to go on)." if saved else "."))
+        finally:
+            epoch_bar.close()
+        return self.history
+
+    def _train_epoch(self, budget: TimeBudget, planned: int, last_step: int | None) -> bool:
+        """Train through (the rest of) one epoch; returns True when a budget says stop."""
+        from tqdm.auto import tqdm
+
+        self.model.train()
+        p = self._partial
+        epoch_t0, stop = time.perf_counter() - p["seconds"], False
+        bar = tqdm(total=len(self.train_loader), initial=p["steps"], leave=False, unit="batch",
+                   desc=f"epoch {self.epoch + 1}/{self.target_epochs}", disable=not self.progress,
+                   dynamic_ncols=True)
+        losses, correct = [], torch.zeros((), dtype=torch.long, device=self.device)
+        try:
+            for images, labels in self.train_loader:
+                if isinstance(self.scheduler, OneCycle):
+                    self.scheduler.set_progress(budget.progress(self.step, planned))
+                self._in_flight = True
+                loss, right = mixed_precision_step(self.model, images, labels, self.optimizer, self.criterion,
+                                                   self.amp, self.amp_dtype, self.scaler)
+                losses.append(loss)
+                correct += right
+                self.step += 1
+                p["steps"] += 1
+                p["seen"] += labels.shape[0]
+                self._in_flight = False
+                bar.update(1)
+                if p["steps"] % 20 == 0 or self.device.type == "cpu":  # one host sync for many steps
+                    self._flush(losses, correct)
+                    bar.set_postfix(loss=f"{self.history.iter_losses[-1]:.3f}", refresh=False)
+                    self.live.update(self.history)
+                stop = (last_step is not None and self.step >= last_step) or budget.out_of_time(self.step)
+                if stop:
+                    self.train_loader.end_epoch()  # a budget ends this epoch here
+                    break
+        finally:  # also on KeyboardInterrupt: the steps taken so far stay in the history
+            bar.close()
+            p["seconds"] = time.perf_counter() - epoch_t0
+            self._flush(losses, correct)
+        p["trained"] = True
+        return stop
+
+    def _flush(self, losses: list[torch.Tensor], correct: torch.Tensor) -> None:
+        """Move the per-step losses and the correct count to the history and the epoch's sums."""
+        if losses:
+            values = torch.stack(losses).float().cpu().tolist()
+            self.history.iter_losses.extend(values)
+            self._partial["loss_sum"] += sum(values)
+            losses.clear()
+        self._partial["correct"] += int(correct.item())
+        correct.zero_()
+
+    def _end_epoch(self, test_loss: float, test_acc: float, seconds: float) -> None:
+        p = self._partial
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(test_loss)  # the seed's schedule: on the test loss, once per epoch
+        self.epoch += 1
+        self.history.epochs.append({
+            "epoch": self.epoch, "train_loss": p["loss_sum"] / max(p["steps"], 1),
+            "train_acc": 100.0 * p["correct"] / max(p["seen"], 1), "test_loss": test_loss, "test_acc": test_acc,
+            "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds, "steps": p["steps"],
+        })
+        self._partial = self._empty_partial()
+        self.train_loader.end_epoch()
+
+
+def fit(model: nn.Module, train_data: ImageSet, test_data: ImageSet, recipe: Recipe | str = "fast",
+        epochs: int | None = None, *, time_budget: float | None = None, max_steps: int | None = None,
+        **trainer_options) -> History:
+    """Train ``model`` in one call: ``Trainer(model, train_data, test_data, recipe, **options).fit(...)``."""
+    trainer = Trainer(model, train_data, test_data, recipe, **trainer_options)
+    return trainer.fit(epochs, time_budget=time_budget, max_steps=max_steps)
