@@ -42,8 +42,12 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Loopback only; --allow-root because containers (Binder-like set-ups, CI) often run as root.
+# The server serves the whole repository (lessons, exercises/, solutions/) and opens lesson 01:
+# a notebook path on the command line would make Jupyter serve that notebook's folder alone.
+# PROFILE=quick|laptop|full sets the mode of every notebook it runs (CBAM_COURSE_PROFILE; README).
+LAB_ARGS := --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/01_concepts.ipynb
 lab: setup
-	$(BIN)/jupyter lab --ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/01_concepts.ipynb
+	CBAM_COURSE_PROFILE=$(or $(PROFILE),$$CBAM_COURSE_PROFILE) $(BIN)/jupyter lab $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # tests/browser is left out by its conftest.py unless CBAM_COURSE_BROWSER_TESTS=1 (make test-browser).
 unit: setup

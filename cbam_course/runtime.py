@@ -6,9 +6,10 @@ import random
 
 import torch
 
-__all__ = ["get_device", "quick_mode", "seed_everything", "QUICK_ENV"]
+__all__ = ["get_device", "quick_mode", "seed_everything", "QUICK_ENV", "PROFILE_ENV"]
 
 QUICK_ENV = "CBAM_COURSE_QUICK"
+PROFILE_ENV = "CBAM_COURSE_PROFILE"  # quick, laptop or full: the mode of a whole class (README)
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -31,9 +32,11 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def quick_mode() -> bool:
-    """True when ``CBAM_COURSE_QUICK`` is set to 1/true/yes: notebooks shrink their heavy parts
-    (stand-in data, a few steps) so that each runs in well under a minute on 2 CPU cores."""
-    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``CBAM_COURSE_QUICK`` is set to 1/true/yes, or ``CBAM_COURSE_PROFILE`` is "quick":
+    notebooks shrink their heavy parts (stand-in data, a few steps) so that each runs in well
+    under a minute on 2 CPU cores."""
+    return (os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+            or os.environ.get(PROFILE_ENV, "").strip().lower() == "quick")
 
 
 def seed_everything(seed: int = 0) -> None:

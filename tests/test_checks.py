@@ -351,3 +351,19 @@ def per_image(model, loader, criterion, device):
 ])
 def test_evaluate_wrong(fn, hint):
     assert_rejects(checks.check_evaluate, fn, hint)
+
+
+def test_the_checkers_reference_formulas_are_the_day_50_lessons_modules():
+    """The checkers judge against formulas of explicit weights (so that mistakes can be written as
+    variants of them); those formulas must be the one reference copy of the seed, cbam_course.seed."""
+    from cbam_course import seed
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 32, 9, 7)
+    theirs = seed.CBAM(32, ratio=8, kernel_size=5)
+    w1, w2 = theirs.channel_attention.fc[0].weight, theirs.channel_attention.fc[2].weight
+    wc = theirs.spatial_attention.conv.weight
+    with torch.no_grad():
+        torch.testing.assert_close(checks.channel_attention_reference(x, w1, w2), theirs.channel_attention(x))
+        torch.testing.assert_close(checks.spatial_attention_reference(x, wc), theirs.spatial_attention(x))
+        torch.testing.assert_close(checks.cbam_reference(x, w1, w2, wc), theirs(x))

@@ -272,6 +272,36 @@ def test_profiles_and_selection(monkeypatch):
         get_recipe("slow")
 
 
+def test_with_no_switch_set_lessons_train_quick_and_the_command_line_for_the_machine(monkeypatch):
+    """Nobody starts an hour of training unawares: with neither variable set a lesson gets "quick";
+    the command line, where one asks to train, gets the machine's profile (laptop on a CPU)."""
+    from cbam_course import quick_mode
+    from cbam_course.train.recipes import machine_profile
+
+    monkeypatch.delenv("CBAM_COURSE_QUICK", raising=False)
+    monkeypatch.delenv("CBAM_COURSE_PROFILE", raising=False)
+    assert get_profile().name == "quick" and not quick_mode()
+    assert get_profile(default=machine_profile()).name == machine_profile()
+    assert machine_profile() == ("full" if torch.cuda.is_available() else "laptop")
+    monkeypatch.setenv("CBAM_COURSE_PROFILE", "quick")  # the one switch makes the whole class quick
+    assert quick_mode() and get_profile(default="laptop").name == "quick"
+    monkeypatch.setenv("CBAM_COURSE_PROFILE", "laptop")
+    assert not quick_mode() and get_profile().name == "laptop"
+
+
+def test_a_lesson_says_its_mode_its_cost_here_and_how_to_switch(monkeypatch):
+    from cbam_course.train.recipes import describe_mode, estimate_seconds
+
+    laptop = describe_mode(PROFILES["laptop"], trainings=2)
+    assert laptop.startswith("Mode: 'laptop': real CIFAR-10, 2 training runs in this lesson: about 20 minutes")
+    assert "CBAM_COURSE_PROFILE=quick|laptop|full" in laptop and "make lab PROFILE=laptop" in laptop
+    quick = describe_mode(PROFILES["quick"], trainings=2)
+    assert "generated stand-in" in quick and "'laptop' about 20 minutes" in quick and "'full' about" in quick
+    seconds = estimate_seconds(PROFILES["quick"], device="cpu")  # timed here: a few seconds, not minutes
+    assert 5 < seconds < 120
+    assert estimate_seconds(PROFILES["laptop"]) == PROFILES["laptop"].time_budget
+
+
 def test_mixed_precision_and_channels_last_path_runs(standin):
     """The CUDA configuration (autocast + channels_last), exercised on the CPU in bfloat16."""
     t = _trainer(standin, amp=True, channels_last=True)

@@ -20,7 +20,7 @@ A profile says how big a run is: ``quick`` (the stand-in, seconds), ``laptop`` (
 on a CPU in about ten minutes at a smaller width), ``full`` (the seed's model with the fast
 recipe for 20 epochs, for a GPU: on an H100 it matched all 50 epochs of the seed's recipe, 87.85%
 against 87.88% on the JPEG copy of CIFAR-10, in a fifth of the time; ``recipe="seed", epochs=50``
-trains the seed's way). ``get_profile()`` picks one from ``$CBAM_COURSE_PROFILE`` or quick mode.
+trains the seed's way). ``get_profile()`` picks one from quick mode or ``$CBAM_COURSE_PROFILE``, else quick.
 """
 from __future__ import annotations
 
@@ -31,12 +31,10 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn as nn
 
-from ..runtime import quick_mode
+from ..runtime import PROFILE_ENV, quick_mode
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "OneCycle", "Profile", "PROFILES", "get_profile",
-           "PROFILE_ENV"]
-
-PROFILE_ENV = "CBAM_COURSE_PROFILE"
+           "machine_profile", "estimate_seconds", "describe_mode", "PROFILE_ENV"]
 
 
 class OneCycle:
@@ -185,6 +183,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick", data="standin", width=16, recipe="fast", epochs=2, max_steps=30,
                      n_train=1024, n_test=512, device="any",
+                     expected_time="seconds per run (30 steps at width 16)",
+                     expected_accuracy="whatever the stand-in gives, which says nothing about CIFAR-10",
                      description="The generated stand-in and a few steps: checks that everything runs."),
     "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True,
@@ -198,17 +198,74 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """The profile called ``name``. By default: "quick" in quick mode (``CBAM_COURSE_QUICK=1``,
-    so CI stays quick whatever else is set), else ``$CBAM_COURSE_PROFILE``, else "full" with a
-    CUDA GPU and "laptop" without."""
+def machine_profile() -> str:
+    """The profile a machine is built for: "full" with a CUDA GPU, "laptop" without."""
+    return "full" if torch.cuda.is_available() else "laptop"
+
+
+def get_profile(name: str | None = None, default: str = "quick") -> Profile:
+    """The profile called ``name``. Without a name: "quick" in quick mode (``CBAM_COURSE_QUICK=1``,
+    so CI stays quick whatever else is set), else ``$CBAM_COURSE_PROFILE`` (the one switch that
+    sets a class's mode: ``make lab PROFILE=laptop``, or a hub's environment), else ``default``.
+
+    The default is "quick", so that nobody starts an hour of training unawares by running a lesson;
+    the command line passes :func:`machine_profile` instead, because there you asked to train."""
     if name is None and quick_mode():
         name = "quick"
     if name is None:
-        name = os.environ.get(PROFILE_ENV, "").strip().lower() or None
-    if name is None:
-        name = "full" if torch.cuda.is_available() else "laptop"
+        name = os.environ.get(PROFILE_ENV, "").strip().lower() or default
     if name not in PROFILES:
         raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(map(repr, PROFILES))} "
                          f"(set {PROFILE_ENV} or pass the name).")
     return PROFILES[name]
+
+
+def estimate_seconds(profile: Profile, device: str | torch.device | None = None) -> float:
+    """About how long one training run of ``profile`` takes on this machine, data loading and
+    evaluation included: the time budget where the profile has one, else a few timed training
+    steps of its network here, times the steps it plans."""
+    if profile.time_budget:
+        return profile.time_budget
+    import time
+
+    from ..models import AttentionCNN
+    from ..runtime import get_device
+
+    device = torch.device(device) if device is not None else get_device()
+    recipe = get_recipe(profile.recipe)
+    n_train = profile.n_train or 50_000
+    steps = profile.epochs * math.ceil(n_train / recipe.batch_size)
+    steps = min(steps, profile.max_steps) if profile.max_steps else steps
+    batch = min(recipe.batch_size, 64)  # a step's cost grows with the batch: time a small one, scale it
+    model = AttentionCNN(attention="cbam", width=profile.width).to(device)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    times = []
+    for _ in range(3):  # the first is a warm-up
+        t0 = time.perf_counter()
+        nn.functional.cross_entropy(model(x), y).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    per_step = min(times[1:]) * recipe.batch_size / batch
+    evaluation = 1.2 if profile.data == "standin" else 1.1  # a test pass per epoch, at ~1/3 of a step per image
+    return per_step * steps * evaluation + (5.0 if profile.data == "standin" else 20.0)
+
+
+def describe_mode(profile: Profile, trainings: int, what: str = "this lesson") -> str:
+    """Which mode a lesson runs in, what it and the other modes cost on this machine, and how to
+    switch: a lesson's first words, so that nobody starts a long run unawares."""
+
+    def cost(p: Profile) -> str:
+        seconds = trainings * estimate_seconds(p)
+        return f"about {seconds:.0f} s" if seconds < 120 else f"about {seconds / 60:.0f} minutes"
+
+    data = "the generated stand-in (coloured shapes, not photographs)" if profile.data == "standin" else "real CIFAR-10"
+    others = "; ".join(f"{p.name!r} {cost(p)}" for p in PROFILES.values() if p.name != profile.name)
+    return "\n".join([
+        f"Mode: {profile.name!r}: {data}, {trainings} training run{'s' * (trainings != 1)} in {what}: "
+        f"{cost(profile)} on this machine (estimated).",
+        f"The other modes here: {others} (laptop and full train on real CIFAR-10; full is meant for a GPU).",
+        f"To switch: set {PROFILE_ENV}=quick|laptop|full before starting Jupyter (`make lab PROFILE=laptop`; "
+        f"on a hub, in the learners' environment), or run `%env {PROFILE_ENV}=laptop` in a cell and "
+        f"restart the kernel."])
