@@ -63,3 +63,23 @@ def test_photo_and_feature_stack():
     assert torch.allclose(stack.amax(dim=(1, 2)), torch.ones(len(cc.FEATURE_NAMES)))
     with pytest.raises(ValueError, match=r"\(3, H, W\)"):
         cc.feature_stack(torch.rand(1, 3, 8, 8))
+
+
+def _cbam_flops(c: int, hw: int, r: int = 16, k: int = 7) -> int:
+    """CBAM's counted FLOPs from its formula: the shared MLP on two descriptors (C -> C/r -> C, one
+    multiply-add = 2 FLOPs) and the k x k convolution from 2 maps to 1 at every position."""
+    return 2 * 2 * (c * (c // r)) * 2 + 2 * k * k * hw * 2
+
+
+def test_count_flops_sees_cbams_matrix_products_and_convolution():
+    """Pinned, so that a path that hides CBAM's work from FlopCounterMode (as the fused CPU path did:
+    0 FLOPs, and lessons 04 and 06 showed CBAM as free) fails here."""
+    x = torch.randn(1, 64, 32, 32)
+    assert cc.count_flops(cc.CBAM(64), x) == _cbam_flops(64, 32 * 32) == 202_752
+    assert cc.count_flops(cc.ChannelAttention(64), x) == 2_048
+    assert cc.count_flops(cc.SEBlock(64), x) == 2 * (64 * 4) * 2 == 1_024
+    image = torch.randn(1, 3, 32, 32)
+    flops = {a: cc.count_flops(cc.AttentionCNN(attention=a, width=64), image) for a in cc.ATTENTIONS}
+    assert flops["none"] == 305_533_952
+    assert flops["cbam"] - flops["none"] == sum(_cbam_flops(c, hw) for c, hw in ((64, 1024), (128, 256), (256, 64)))
+    assert flops["cbam"] > flops["se"] > flops["none"]
