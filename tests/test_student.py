@@ -1,5 +1,6 @@
 """tools/build_student.py: the student copy holds lessons, exercises, the package and set-up files,
-and no solution code anywhere (checked on a generated course and on this repository)."""
+and no solution code anywhere (checked on a generated course and on this repository); and it has no
+dead ends: its links resolve, it never names what it lacks, every `make` it suggests works."""
 from __future__ import annotations
 
 import json
@@ -137,31 +138,98 @@ def _dry_run(folder: Path, target: str) -> str:
 
 def test_student_makefile_works_without_solutions_and_tests(tmp_path):
     course = _make_course(tmp_path / "course")
+    (course / "dist" / "html").mkdir(parents=True)  # build output: `make clean` removes it, it is not "missing"
     out = build_student.build(course, tmp_path / "student")
     makefile = (out / "Makefile").read_text()
-    for target in ("lab", "test", "exercises", "help"):
+    for target in ("lab", "test", "exercises", "help", "clean"):
         assert re.search(rf"^{target}:", makefile, re.M), f"student Makefile lost `make {target}`"
     commands = _dry_run(out, "test")
     pytest_line = next(line for line in commands.splitlines() if "pytest" in line)
     assert pytest_line.endswith(" notebooks exercises"), pytest_line
-    assert "needs tests/" in commands  # `make unit` explains instead of failing
-    assert "needs solutions/" in _dry_run(out, "exercises")
+    assert build_student.REFUSAL not in commands, "`make test` runs the notebooks and says nothing of tests/"
+    assert "make unit: not part of the student copy (it needs tests" in _dry_run(out, "unit")
+    assert "needs solutions and tools" in _dry_run(out, "exercises")
     done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "exercises"],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and "needs solutions/" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "needs solutions" in done.stdout, done.stdout + done.stderr
     assert not (out / ".venv").exists(), "explaining a missing folder must not install anything first"
-    assert "solutions/" not in _dry_run(out, "help")
+    help_text = _dry_run(out, "help")
+    assert "solutions/" not in help_text and "make exercises" not in help_text and "make lab" in help_text
     assert "notebooks/01_concepts.ipynb" in _dry_run(out, "lab")
+    (out / ".venv" / "bin").mkdir(parents=True)
+    (out / "dist").mkdir()
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "clean"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and build_student.REFUSAL not in done.stdout, done.stdout + done.stderr
+    assert not (out / ".venv").exists() and not (out / "dist").exists(), "`make clean` must clean"
 
 
 def test_adapt_makefile_rules():
-    text = ("all: a\n\nnb: setup\n\tpytest -q $(NBVAL) notebooks exercises solutions\n\n"
+    text = ("# Build things.\n\nall: a\n\nnb: setup\n\tpytest -q $(NBVAL) notebooks exercises solutions\n\n"
             "gen:\n\t$(BIN)/python tools/exercises.py solutions exercises\n\n"
-            "help:\n\t@echo \"make gen   regenerate exercises/ from solutions/\"\n\t@echo \"make nb    run tests\"\n")
-    out = build_student.adapt_makefile(text, {"solutions", "tests"}, {"notebooks", "exercises"})
+            "# The unit tests live in tests/.\n# (two lines)\nunit:\n\tpytest tests\n\n"
+            "check: unit nb\n\nonly-unit: unit\n\n"
+            "%.done: pyproject.toml\n\tbash tools/x.sh $*\n\n"
+            "clean:\n\trm -rf .venv dist tools/cache\n\n"
+            "help:\n\t@echo \"make gen   regenerate exercises from the solutions\"\n\t@echo \"          (slowly)\"\n"
+            "\t@echo \"make nb    run tests\"\n\t@echo \"make x    see docs/x.md\"\n")
+    out = build_student.adapt_makefile(text, {"solutions", "tests", "tools", "docs", "dist"},
+                                       {"notebooks", "exercises"})
     assert "\tpytest -q $(NBVAL) notebooks exercises\n" in out
-    assert "tools/exercises.py" not in out and 'make gen: not part of the student copy (it needs solutions/' in out
-    assert "regenerate" not in out and "make nb    run tests" in out
+    assert "tools/exercises.py" not in out
+    assert "make gen: not part of the student copy (it needs solutions and tools" in out
+    assert "regenerate" not in out and "(slowly)" not in out and "make nb    run tests" in out
+    assert "docs/x.md" not in out, "a help line naming a missing file goes"
+    assert "# Build things." in out and "tests/" not in out, "a comment naming a missing folder goes"
+    assert "\ncheck: nb\n" in out, "a working rule drops its refusing prerequisites"
+    assert "only-unit:\n\t@echo \"make only-unit: not part" in out, "left with nothing to do, it refuses"
+    assert "%.done" not in out, "a refusing pattern rule goes"
+    assert "clean:\n\trm -rf .venv dist tools/cache\n" in out, "removing things needs nothing"
+
+
+def test_markdown_rules(tmp_path):
+    """The rewrite rules of the module doc, one by one, on the sentences the course really has."""
+    root = tmp_path / "course"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "performance.md").write_text("numbers\n")
+    missing, url = {"docs", "solutions", "CONTRIBUTING.md"}, "https://github.com/o/c"
+
+    def rewrite(text, folder=""):
+        return build_student.rewrite_markdown(text, folder, root, missing, url)
+
+    note = ("# Exercises 02\n\n> **Generated** from `solutions/02.ipynb` by `make exercises`: do not edit "
+            "this file by hand, edit the solution and regenerate.\n\nPractice for lesson 02.")
+    assert rewrite(note) == "# Exercises 02\n\nPractice for lesson 02."
+    import exercises as generator  # tools/exercises.py: the rule must match the note it really writes
+    assert rewrite(f"# T\n\n{generator._note('03_x.ipynb')}\n\nText") == "# T\n\nText"
+    assert rewrite("Stuck? The solved notebook is `solutions/02.ipynb`; the package's own version\nis "
+                   "`cbam_course.ChannelAttention`.") == ("Stuck? Ask your instructor; the package's own "
+                                                          "version\nis `cbam_course.ChannelAttention`.")
+    assert rewrite("them. The solved version is\n`solutions/05.ipynb`. Next lesson:") == (
+        "them. Stuck? Ask your instructor. Next lesson:")
+    assert rewrite("with\ninstant checks (the solved version is `solutions/01.ipynb`).") == "with\ninstant checks."
+    page = "https://github.com/o/c/blob/main/docs/performance.md"
+    assert rewrite("in `docs/performance.md`, section 1.") == f"in [`performance.md`]({page}), section 1."
+    assert rewrite("in\n[docs/performance.md](docs/performance.md)):") == f"in\n[performance.md]({page})):"
+    assert rewrite("see [numbers](../docs/performance.md#one)", "notebooks") == f"see [numbers]({page}#one)"
+    assert rewrite("see `docs/`") == "see [`docs`](https://github.com/o/c/tree/main/docs)"
+    assert rewrite("`docs/nowhere.md`") == "`docs/nowhere.md`", "what is not there is left for the check"
+    span = "GPU.<!-- instructors:begin --> Teachers:\nsee [g](docs/i.md).<!-- instructors:end -->\nNext"
+    assert rewrite(span) == "GPU.\nNext"
+    block = ("## Tests\n\n<!-- instructors:begin -->\n`make unit` and CI.\n<!-- instructors:end -->\n"
+             "<!-- student:\n`make test` runs the notebooks.\n-->\n\n## License\n")
+    assert rewrite(block) == "## Tests\n\n`make test` runs the notebooks.\n\n## License\n"
+    kept = "<!-- colab:begin -->\n[badge](https://x)\n<!-- colab:end -->\n"
+    assert rewrite(kept) == kept
+
+
+def test_without_git_ignored_build_output_is_not_missing(tmp_path):
+    course = _make_course(tmp_path / "course")
+    (course / ".gitignore").write_text("/dist/\n.venv/\n")
+    (course / "dist").mkdir()
+    (course / ".venv").mkdir()
+    names = build_student._top_level_names(course)
+    assert {"solutions", "tests", "tools", "docs"} <= names and not {"dist", ".venv"} & names
 
 
 def test_this_repository_builds_a_clean_student_copy(tmp_path):
@@ -181,3 +249,76 @@ def test_this_repository_builds_a_clean_student_copy(tmp_path):
     shipped = {p.relative_to(out / "cbam_course"): p.read_bytes() for p in (out / "cbam_course").rglob("*.py")}
     source = {p.relative_to(ROOT / "cbam_course"): p.read_bytes() for p in (ROOT / "cbam_course").rglob("*.py")}
     assert shipped == source, "the student copy's package must be the repository's, unchanged"
+
+
+LINK_RE = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
+MAKE_RE = re.compile(r"`make ([a-z][\w.-]*)|^(?: {4}|\t)[ \t]*make ([a-z][\w.-]*)", re.M)
+
+
+def _documents(copy: Path):
+    """(where, Markdown text) for every .md file and every notebook markdown cell in the copy."""
+    for path in sorted(copy.rglob("*.md")):
+        yield path, path.relative_to(copy).as_posix(), path.read_text(encoding="utf-8")
+    for path in sorted(copy.rglob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                yield path, f"{path.relative_to(copy).as_posix()} cell {i}", cell.source
+
+
+@pytest.fixture(scope="module")
+def real_copy(tmp_path_factory):
+    """This repository's student copy, and the top-level names it lacks (what git tracks, less what
+    the copy holds: solutions, tests, tools, docs, CONTRIBUTING.md, CI, ...)."""
+    out = build_student.build(ROOT, tmp_path_factory.mktemp("class") / "student")
+    lacking = build_student._top_level_names(ROOT) - {p.name for p in out.iterdir()}
+    assert "solutions" in lacking and "tests" in lacking, lacking
+    return out, lacking
+
+
+def test_student_copy_links_resolve(real_copy):
+    out, _ = real_copy
+    broken = []
+    for path, where, text in _documents(out):
+        for target in LINK_RE.findall(text):
+            target = target.partition("#")[0]
+            if target and not re.match(r"[a-zA-Z][\w+.-]*:", target) and not (path.parent / target).exists():
+                broken.append(f"{where}: {target}")
+    assert not broken, "links to nothing in the student copy:\n" + "\n".join(broken)
+
+
+def test_student_copy_never_mentions_what_it_lacks(real_copy):
+    """No file and no cell names a folder or file the copy does not ship. The package is the one
+    exception: it is the repository's, byte for byte (see the test above), docstrings included."""
+    out, lacking = real_copy
+    names = [re.escape(n) + ("/" if (ROOT / n).is_dir() else r"(?![\w.-])") for n in sorted(lacking)]
+    mention = re.compile(r"(?<![\w./-])(?:" + "|".join(names) + ")")
+    found = []
+    for rel, text in _texts(out):
+        if rel.split("/")[0] == "cbam_course":
+            continue
+        found += [f"{rel}: ...{text[max(m.start() - 40, 0):m.end() + 20]!r}..." for m in mention.finditer(text)]
+    assert not found, "the student copy mentions what it does not have:\n" + "\n".join(found)
+    assert build_student.dead_ends(out, lacking) == []
+
+
+def test_every_make_command_the_copy_mentions_works(real_copy):
+    out, _ = real_copy
+    mentioned = {}
+    for _, where, text in _documents(out):
+        for match in MAKE_RE.finditer(text):
+            mentioned.setdefault(match.group(1) or match.group(2), where)
+    assert {"lab", "test"} <= set(mentioned), mentioned
+    refused = [f"make {target} ({where})" for target, where in sorted(mentioned.items())
+               if build_student.REFUSAL in _dry_run(out, target)]
+    assert not refused, "the student copy suggests commands it cannot run:\n" + "\n".join(refused)
+
+
+def test_student_make_help_lists_only_what_works(real_copy):
+    out, _ = real_copy
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    listed = re.findall(r"^make ([\w.-]+)", done.stdout, re.M)
+    assert "lab" in listed and "test" in listed, done.stdout
+    refused = [t for t in listed if build_student.REFUSAL in _dry_run(out, t)]
+    assert not refused, f"`make help` lists targets the copy refuses: {refused}"
+    assert build_student.REFUSAL not in _dry_run(out, "clean")

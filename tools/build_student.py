@@ -6,27 +6,62 @@
 What goes in: ``notebooks/``, ``exercises/``, ``cbam_course/`` (without caches), ``pyproject.toml``,
 ``Makefile``, ``environment.yml``, ``README.md``, ``data/README.md``, ``.gitignore`` (and a LICENSE
 if there is one). What stays out: ``solutions/``, ``tests/``, ``tools/``, ``docs/`` (the instructors'
-guide), CI files. Notebooks are copied without outputs.
+guide), ``CONTRIBUTING.md``, CI files. Notebooks are copied without outputs. "Missing" below means a
+top-level name the repository tracks (git) that the copy does not hold; untracked build output
+(``dist/``, ``.venv``, ``.pytest_cache``) is never missing.
+
+A student copy is written for students: every link resolves, every command it mentions works, and it
+never mentions files it does not have. The sources keep their instructor-facing lines; the build
+rewrites the copy's Markdown (``.md`` files and notebooks' markdown cells), in this order:
+
+1. **Markers.** Text between ``<!-- instructors:begin -->`` and ``<!-- instructors:end -->`` is
+   dropped (whole lines when the markers stand on lines of their own, else just the span and the
+   blanks before it); ``<!-- student: TEXT -->`` becomes ``TEXT``. The README uses both; the other
+   comments (``<!-- colab:begin -->``, ``<!-- lesson-map -->``) stay as they are.
+2. **Solutions** (:data:`SOLUTION_RULES`), since ``solutions/`` stays with the instructor:
+   - ``generated-note``: the exercise's "> **Generated** from `solutions/X` by `make exercises`" line
+     (tools/exercises.py) goes: in the copy there is nothing to regenerate from;
+   - ``solved-aside``: "(the solved version is `solutions/X`)" goes;
+   - ``solved-sentence``: "[Stuck?] The solved notebook/version is `solutions/X`" becomes
+     "Stuck? Ask your instructor", so "...; the package's own version is `cbam_course.Y`" still follows.
+3. **Online** (:func:`online_links`): any other link to a missing file or folder, and any path to one
+   in backticks (`docs/performance.md`), becomes a link to it in the course's repository online
+   (``[project.urls] Repository`` in pyproject.toml, branch ``main``, as tools/colab.py uses), named by
+   its last part: [`performance.md`](https://github.com/OWNER/NAME/blob/main/docs/performance.md).
+
+Whatever still mentions a missing file or folder (``solutions/``, ``docs/``, ...) or links to one is
+printed as a warning (:func:`dead_ends`; tests/test_student.py fails on it). The package is shipped
+byte for byte and is not rewritten: its docstrings may cite ``docs/``.
 
 The Makefile is adapted, not copied blindly, because its recipes name folders the copy lacks:
 
 - a pytest line that lists several folders keeps the ones that are there
   (``make notebooks`` runs nbval over ``notebooks exercises``, not ``solutions``);
-- any other rule that needs a missing folder (``make exercises`` needs ``solutions/``, ``make unit``
-  needs ``tests/``) prints a one-line explanation and succeeds, so ``make test`` still works;
-- ``make help`` lines about missing folders are dropped.
+- any other rule that needs a missing name (``make exercises`` needs ``solutions/``, ``make unit``
+  needs ``tests/``) *refuses*: it prints a one-line "not part of the student copy" explanation and
+  succeeds; a refusing pattern rule (``.venv-py%/.installed``) is dropped;
+- a rule that works drops the refusing targets among its prerequisites (``make test``, which is
+  ``unit notebooks`` in the repository, runs the notebooks); left with nothing to do, it refuses too;
+- a line that only removes things (``rm -rf $(VENV) dist .pytest_cache``) needs nothing, so
+  ``make clean`` works;
+- ``make help`` lines about a refusing target or a missing name are dropped, and so are comment
+  blocks that mention a missing name.
 
-So in the student copy ``make lab`` and ``make test`` work as in the course repository.
+So in the student copy ``make lab``, ``make test``, ``make notebooks`` and ``make clean`` work as in the
+course repository, and ``make help`` lists only what works.
 The build refuses to finish if a solution marker (``### BEGIN SOLUTION``) is in any copied file.
 """
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import posixpath
 import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,55 +69,122 @@ FOLDERS = ("notebooks", "exercises", "cbam_course")
 FILES = ("pyproject.toml", "Makefile", "environment.yml", "README.md", "data/README.md", ".gitignore",
          "LICENSE", "LICENSE.md", "LICENSE.txt")
 REQUIRED = ("notebooks", "exercises", "cbam_course", "pyproject.toml", "Makefile")
+PACKAGE = "cbam_course"  # shipped byte for byte: never rewritten
+WITHHELD = ("solutions",)  # never linked to online: these stay with the instructor
+BRANCH = "main"  # the branch tools/colab.py's badges point to
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info")
 MARKER_RE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)[ \t]+SOLUTION\b", re.M)
-STUDENT_NOTE = ("> **Student copy.** This folder holds the lessons and the exercises; the solutions stay "
-                "with your instructor. `make lab` and `make test` work here as described below.\n\n")
+REFUSAL = "not part of the student copy"
+STUDENT_NOTE = ("> **Student copy.** This folder holds the lessons and the exercises; the solutions and the "
+                "unit tests stay with your instructor. `make lab` and `make test` work here as described "
+                "below (`make test` runs the notebooks).\n\n")
+
+
+# --------------------------------------------------------------------------------------------
+# What the copy lacks
+# --------------------------------------------------------------------------------------------
+
+def _ignored_by(root: Path):
+    """A test ``name -> bool`` for the simple top-level patterns of ``root/.gitignore``."""
+    patterns = []
+    gitignore = root / ".gitignore"
+    if gitignore.is_file():
+        for line in gitignore.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith(("#", "!")):
+                patterns.append(line.strip("/").split("/")[0])
+    return lambda name: any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
 def _top_level_names(root: Path) -> set[str]:
-    """Top-level names the repository tracks (git), or that exist (no git): what a Makefile may name."""
+    """Top-level names the repository tracks (git); without git, those that exist and are not
+    git-ignored. Build output (``dist``, ``.venv``) is neither, so it never counts as missing."""
     try:
         out = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout
         names = {line.split("/", 1)[0] for line in out.splitlines() if line}
     except (OSError, subprocess.CalledProcessError):
         names = set()
-    return names | {p.name for p in root.iterdir()}
+    if names:
+        return names
+    ignored = _ignored_by(root)
+    return {p.name for p in root.iterdir() if p.name != ".git" and not ignored(p.name)}
 
+
+def _mention_re(missing: set[str]) -> re.Pattern | None:
+    """Matches a path that starts with a missing name: ``docs/...`` for a folder, ``CONTRIBUTING.md``
+    for a file; not inside an address (``.../main/docs/x.md``) or another name."""
+    names = sorted(missing)
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(n) + ("/" if "." not in n.lstrip(".") else r"(?![\w.-])")
+                            for n in names)
+    return re.compile(rf"(?<![\w./-])(?:{alternatives})")
+
+
+# --------------------------------------------------------------------------------------------
+# The Makefile
+# --------------------------------------------------------------------------------------------
 
 def _path_tokens(line: str) -> list[str]:
     return re.findall(r"(?<![\w$(.-])([A-Za-z_.][\w.-]*)(?=/|\s|$|['\"])", line)
 
 
-def adapt_makefile(text: str, missing: set[str], present: set[str] = set(FOLDERS)) -> str:
-    """The Makefile for a copy that lacks the top-level names in ``missing`` and holds those in
-    ``present`` (see the module doc for the rules)."""
-    missing = {m for m in missing if m not in {"", "."}}
-    lines = text.splitlines()
-    out: list[str] = []
+RULE_RE = re.compile(r"^([A-Za-z0-9_.$()/%-]+(?:\s+[A-Za-z0-9_.$()/%-]+)*)\s*:(?!=)")
+
+
+def _parse_makefile(lines: list[str]) -> list[tuple]:
+    """Items in order: ("rule", header, targets, recipe lines), ("comment", lines), ("line", line)."""
+    items: list[tuple] = []
     i = 0
-    rule_re = re.compile(r"^([A-Za-z0-9_.$()/%-]+(?:\s+[A-Za-z0-9_.$()/%-]+)*)\s*:(?!=)")
     while i < len(lines):
         line = lines[i]
-        match = rule_re.match(line)
+        match = RULE_RE.match(line)
+        if line.startswith("#"):
+            block = []
+            while i < len(lines) and lines[i].startswith("#"):
+                block.append(lines[i])
+                i += 1
+            items.append(("comment", block))
+            continue
         if not match or line.startswith("\t") or line.startswith(".PHONY"):
-            out.append(line)
+            items.append(("line", line))
             i += 1
             continue
-        header, recipe = line, []
+        recipe = []
         i += 1
         while i < len(lines) and (lines[i].startswith("\t") or (recipe and lines[i - 1].endswith("\\"))):
             recipe.append(lines[i])
             i += 1
+        items.append(("rule", line, match.group(1).split(), recipe))
+    return items
+
+
+def _refusal(target: str, needs: set[str]) -> str:
+    names = sorted(n.rstrip("/") for n in needs)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return (f'\t@echo "make {target}: {REFUSAL} '
+            f'(it needs {listed} from the course repository, which your instructor keeps)."')
+
+
+def adapt_makefile(text: str, missing: set[str], present: set[str] = set(FOLDERS)) -> str:
+    """The Makefile for a copy that lacks the top-level names in ``missing`` and holds those in
+    ``present`` (see the module doc for the rules)."""
+    missing = {m.rstrip("/") for m in missing if m not in {"", "."}}
+    mention = _mention_re(missing)
+    items = _parse_makefile(text.splitlines())
+    adapted: list[tuple] = []
+    refusing: dict[str, set[str]] = {}  # target -> the missing names it needs
+    for item in items:
+        if item[0] != "rule":
+            adapted.append(item)
+            continue
+        _, header, targets, recipe = item
         new_recipe, needs = [], set()
         for cmd in recipe:
-            tokens = _path_tokens(cmd)
-            if re.match(r"^\t@?echo\b", cmd):  # help text: only "folder/" counts as naming a folder
-                if any(re.search(rf"(?<![\w.-]){re.escape(name)}/", cmd) for name in missing):
-                    continue  # it tells of something the copy does not have
-                new_recipe.append(cmd)
+            if re.match(r"^\t@?echo\b", cmd) or re.match(r"^\t[@-]*\s*rm\b", cmd):
+                new_recipe.append(cmd)  # help text is judged below; removing needs nothing
                 continue
-            names = [t.split("/", 1)[0] for t in tokens]
+            names = [t.split("/", 1)[0] for t in _path_tokens(cmd)]
             absent = sorted({n for n in names if n in missing})
             if not absent:
                 new_recipe.append(cmd)
@@ -92,26 +194,222 @@ def adapt_makefile(text: str, missing: set[str], present: set[str] = set(FOLDERS
                 new_recipe.append(cmd)
             else:
                 needs.update(absent)
-        targets = match.group(1).split()
         if needs:  # explain instead; and drop the prerequisites (no need to install for a message)
-            header = " ".join(targets) + ":"
-            folders = ", ".join(f"{n}/" for n in sorted(needs))
-            new_recipe = [f'\t@echo "make {targets[0]}: not part of the student copy (it needs {folders}, '
-                          f'which your instructor keeps)."']
-        out.append(header)
-        out.extend(new_recipe)
-    return "\n".join(out) + "\n"
-
-
-def _clear_outputs(path: Path) -> None:
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    changed = False
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
-            cell["outputs"], cell["execution_count"] = [], None
+            refusing.update({t: needs for t in targets})
+            if any("%" in t for t in targets):
+                continue  # a pattern rule nothing in the copy asks for any more
+            header, new_recipe = " ".join(targets) + ":", [_refusal(targets[0], needs)]
+        adapted.append(("rule", header, targets, new_recipe))
+    # A rule that works drops the refusing targets it depends on (`test: unit notebooks` runs the
+    # notebooks only); one left with nothing to do refuses as well.
+    changed = True
+    while changed:
+        changed = False
+        for k, item in enumerate(adapted):
+            if item[0] != "rule" or any(t in refusing for t in item[2]):
+                continue
+            _, header, targets, recipe = item
+            head, _, prerequisites = header.partition(":")
+            names = prerequisites.split()
+            kept = [n for n in names if n not in refusing]
+            if kept == names:
+                continue
             changed = True
-    if changed:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            if kept or recipe:
+                adapted[k] = ("rule", f"{head}:" + "".join(f" {n}" for n in kept), targets, recipe)
+            else:
+                needs = set().union(*(refusing[n] for n in names))
+                refusing.update({t: needs for t in targets})
+                adapted[k] = ("rule", f"{head}:", targets, [_refusal(targets[0], needs)])
+
+    out: list[str] = []
+    for item in adapted:
+        if item[0] == "line":
+            out.append(item[1])
+        elif item[0] == "comment":
+            if mention is None or not any(mention.search(line) for line in item[1]):
+                out.extend(item[1])
+        else:
+            _, header, _, recipe = item
+            out.append(header)
+            dropped = False
+            for cmd in recipe:
+                said = re.match(r"^\t@?echo\s+[\"']?make\s+([\w.-]+)", cmd)
+                if not re.match(r"^\t@?echo\b", cmd):
+                    drop = False  # only help text is dropped
+                elif re.match(r"^\t@?echo\s+[\"']\s", cmd):  # a help line's continuation goes with it
+                    drop = dropped or bool(mention and mention.search(cmd))
+                else:
+                    drop = REFUSAL not in cmd and bool(
+                        (said and said.group(1) in refusing) or (mention and mention.search(cmd)))
+                dropped = drop
+                if not drop:  # else: help about something the copy cannot do
+                    out.append(cmd)
+    text = "\n".join(out) + "\n"
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+# --------------------------------------------------------------------------------------------
+# The Markdown
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """One rewrite of the copy's Markdown: ``pattern`` (a regex) becomes ``replacement``."""
+
+    name: str
+    pattern: re.Pattern
+    replacement: str
+
+
+SOLUTION_RULES = (
+    # the line tools/exercises.py's _note() writes (tests/test_student.py keeps the two in step)
+    Rule("generated-note",
+         re.compile(r"^> \*\*Generated\*\* from `solutions/[^`\n]*`[^\n]*(?:\n|\Z)(?:[ \t]*\n)?", re.M), ""),
+    Rule("solved-aside",
+         re.compile(r"[ \t]*\(the\s+solved\s+(?:notebook|version)\s+is\s+`solutions/[^`]*`\)", re.I), ""),
+    Rule("solved-sentence",
+         re.compile(r"(?:Stuck\?\s+)?The\s+solved\s+(?:notebook|version)\s+is\s+`solutions/[^`]*`"),
+         "Stuck? Ask your instructor"),
+)
+_BLOCK_RE = re.compile(r"^[ \t]*<!-- instructors:begin -->[ \t]*\n.*?^[ \t]*<!-- instructors:end -->[ \t]*(?:\n|\Z)",
+                       re.M | re.S)
+_SPAN_RE = re.compile(r"[ \t]*<!-- instructors:begin -->.*?<!-- instructors:end -->", re.S)
+_STUDENT_RE = re.compile(r"<!-- student:[ \t]*\n?(.*?)\n?[ \t]*-->", re.S)
+_LINK_RE = re.compile(r"(?<!!)\[([^\]\n]*)\]\(([^)\s]+)\)")
+
+
+def apply_markers(text: str) -> str:
+    """Drop the instructors' spans and blocks, and uncomment the students' text (rule 1)."""
+    text = _BLOCK_RE.sub("", text)
+    text = _SPAN_RE.sub("", text)
+    return _STUDENT_RE.sub(lambda m: m.group(1), text)
+
+
+def _repository_url(root: Path) -> str | None:
+    """``[project.urls] Repository`` from pyproject.toml (as tools/colab.py reads it), or None."""
+    try:
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    match = section and re.search(r'^Repository\s*=\s*"([^"]+)"', section.group(1), re.M)
+    if not match:
+        return None
+    url = match.group(1).rstrip("/")
+    return url[:-4] if url.endswith(".git") else url
+
+
+def online_links(text: str, folder: str, root: Path, missing: set[str], url: str | None) -> str:
+    """Rule 3: links and backticked paths to missing files (``folder`` is the text's own folder,
+    relative to ``root``, for relative links) become links to the repository online."""
+    online = {n for n in missing if n not in WITHHELD}
+    mention = _mention_re(online)
+    if not url or mention is None:
+        return text
+
+    def address(path: str) -> str | None:
+        if path.split("/", 1)[0] not in online or not (root / path).exists():
+            return None
+        kind = "tree" if (root / path).is_dir() else "blob"
+        return f"{url}/{kind}/{BRANCH}/{path.rstrip('/')}"
+
+    def name(path: str) -> str:
+        return posixpath.basename(path.rstrip("/")) or path
+
+    def link(match: re.Match) -> str:
+        label, target = match.group(1), match.group(2)
+        if re.match(r"[a-zA-Z][\w+.-]*:|[#/]", target):
+            return match.group(0)
+        path, hash_, fragment = target.partition("#")
+        path = posixpath.normpath(posixpath.join(folder, path))
+        where = address(path)
+        if where is None:
+            return match.group(0)
+        for said in sorted({target.partition("#")[0], path}, key=len, reverse=True):
+            label = label.replace(said, name(path))  # "[docs/x.md](...)" -> "[x.md](...)"
+        return f"[{label}]({where}{hash_}{fragment})"
+
+    def code(match: re.Match) -> str:
+        path = match.group(1)
+        where = address(path)
+        return match.group(0) if where is None else f"[`{name(path)}`]({where})"
+
+    text = _LINK_RE.sub(link, text)
+    return re.sub(r"(?<!\[)`(" + mention.pattern + r"[^`\s]*)`", code, text)
+
+
+def rewrite_markdown(text: str, folder: str, root: Path, missing: set[str], url: str | None) -> str:
+    """The copy's version of one Markdown text: markers, then the solution rules, then links online."""
+    new = apply_markers(text)
+    for rule in SOLUTION_RULES:
+        new = rule.pattern.sub(rule.replacement, new)
+    new = online_links(new, folder, root, missing, url)
+    return new if new == text else re.sub(r"\n{3,}", "\n\n", new).rstrip() + ("\n" if text.endswith("\n") else "")
+
+
+def _text_files(out: Path):
+    """(path, relative path) of the copy's text files the rewrite and the checks look at: all but the
+    package's."""
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        rel = path.relative_to(out).as_posix()
+        if rel.split("/", 1)[0] != PACKAGE:
+            yield path, rel
+
+
+def _rewrite_copy(out: Path, root: Path, missing: set[str]) -> None:
+    """Clear notebook outputs and apply the Markdown rules to ``.md`` files and markdown cells."""
+    url = _repository_url(root)
+    for path in sorted(out.rglob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        changed = False
+        folder = path.parent.relative_to(out).as_posix()
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+                cell["outputs"], cell["execution_count"] = [], None
+                changed = True
+            if cell.get("cell_type") == "markdown" and not path.is_relative_to(out / PACKAGE):
+                source = "".join(cell.get("source", ""))
+                new = rewrite_markdown(source, folder, root, missing, url)
+                if new != source:
+                    cell["source"] = new.splitlines(keepends=True)
+                    changed = True
+        if changed:
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    for path, rel in _text_files(out):
+        if path.suffix == ".md":
+            text = path.read_text(encoding="utf-8")
+            folder = posixpath.dirname(rel)
+            new = rewrite_markdown(text, "" if folder == "." else folder, root, missing, url)
+            if new != text:
+                path.write_text(new, encoding="utf-8")
+
+
+def dead_ends(out: Path, missing: set[str]) -> list[str]:
+    """What in the copy (the package aside) still names a missing file or folder, or links to a
+    relative address that is not there: ``file[ cell N]: text``. Empty for a class-ready copy."""
+    mention = _mention_re(missing)
+    found = []
+    for path, rel in _text_files(out):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if path.suffix == ".ipynb":
+            parts = [(f"{rel} cell {i}", "".join(c.get("source", "")), c.get("cell_type") == "markdown")
+                     for i, c in enumerate(json.loads(text).get("cells", []))]
+        else:
+            parts = [(rel, text, path.suffix == ".md")]
+        for where, body, markdown in parts:
+            if mention:
+                found += [f"{where}: {m.group(0)!r}" for m in mention.finditer(body)]
+            if not markdown:
+                continue
+            for match in _LINK_RE.finditer(body):
+                target = match.group(2).partition("#")[0]
+                if target and not re.match(r"[a-zA-Z][\w+.-]*:|/", target) and not (path.parent / target).exists():
+                    found.append(f"{where}: link to {target}")
+    return found
 
 
 def find_markers(folder: Path) -> list[str]:
@@ -133,7 +431,7 @@ def find_markers(folder: Path) -> list[str]:
 
 def build(root: Path = ROOT, out: Path | None = None) -> Path:
     """Build the student copy of the course at ``root`` into ``out`` (default ``root/dist/student``),
-    replacing what was there. Returns ``out``."""
+    replacing what was there. Returns ``out``. Dead ends (:func:`dead_ends`) are printed as warnings."""
     root = Path(root).resolve()
     out = Path(out).resolve() if out else root / "dist" / "student"
     lacking = [name for name in REQUIRED if not (root / name).exists()]
@@ -151,20 +449,21 @@ def build(root: Path = ROOT, out: Path | None = None) -> Path:
         if (root / name).is_file():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / name, out / name)
-    for nb in out.rglob("*.ipynb"):
-        _clear_outputs(nb)
-    missing = _top_level_names(root) - {p.name for p in out.iterdir()}
     present = {p.name for p in out.iterdir()}
+    missing = _top_level_names(root) - present
     makefile = adapt_makefile((root / "Makefile").read_text(encoding="utf-8"), missing, present)
     (out / "Makefile").write_text(makefile, encoding="utf-8")
     readme = out / "README.md"
     if readme.exists():
         readme.write_text(STUDENT_NOTE + readme.read_text(encoding="utf-8"), encoding="utf-8")
+    _rewrite_copy(out, root, missing)
     hits = find_markers(out)
     if hits:
         shutil.rmtree(out)
         raise RuntimeError("solution markers found, student copy removed: " + ", ".join(hits)
                            + "\nRegenerate exercises/ from solutions/ (`make exercises`) and build again.")
+    for line in dead_ends(out, missing):
+        print(f"warning: dead end in the student copy: {line}", file=sys.stderr)
     return out
 
 
