@@ -23,14 +23,15 @@ UNIT_ENV  := CBAM_COURSE_QUICK=1 MPLBACKEND=Agg
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
-	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode)"
+	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): about 3 min"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make test-fast  add numba (the fast extra) to .venv and run tests/fast"
-	@echo "make test-pythons  run tests/ on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y"
+	@echo "make test-pythons  run tests/ on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y: about 5 min"
 	@echo "make colab      stamp every notebook with its Colab badge and set-up cell"
 	@echo "make student    build dist/student/: lessons, exercises, package, no solutions"
-	@echo "make html       run the lessons (MODE=quick|laptop|full) and render dist/html/"
-	@echo "make runtimes   time every notebook (MODE=...) into docs/runtimes.md"
+	@echo "make html       run the lessons and render dist/html/; MODE=laptop (default) takes about 79 min"
+	@echo "                on 2 CPU cores and needs CIFAR-10, MODE=quick under a minute, MODE=full a GPU"
+	@echo "make runtimes   time every notebook into docs/runtimes.md; MODE=quick (default) about a minute"
 	@echo "make test-browser  check dist/html-style pages in headless chromium"
 
 $(STAMP): pyproject.toml
@@ -107,9 +108,19 @@ student:
 	$(PYTHON) tools/build_student.py
 
 html: setup
+	@case "$(or $(MODE),laptop)" in \
+	  quick) echo "make html MODE=quick: the six lessons ran in 38 s on a 2-core CPU, plus rendering; no data needed. Ctrl-C stops; MODE=laptop|full for real training.";; \
+	  laptop) echo "make html MODE=laptop: about 79 minutes on 2 CPU cores, both busy (lesson 05: 20 min, 06: 57 min), and CIFAR-10 (163 MB). Ctrl-C stops; MODE=quick takes under a minute.";; \
+	  full) echo "make html MODE=full: needs a CUDA GPU and CIFAR-10; not measured (7 trainings of about a minute each on an H100). Ctrl-C stops; MODE=quick takes under a minute.";; \
+	esac
 	$(BIN)/python tools/build_html.py --mode $(or $(MODE),laptop)
 
 runtimes: setup
+	@case "$(or $(MODE),quick)" in \
+	  quick) echo "make runtimes MODE=quick: all 18 notebooks took 76 s on a 2-core CPU, no data needed. Ctrl-C keeps what is measured; MODE=laptop|full measures training.";; \
+	  laptop) echo "make runtimes MODE=laptop: over 79 minutes on 2 CPU cores (the six lessons alone; their exercise and solution copies not measured), and CIFAR-10. Ctrl-C keeps what is measured; MODE=quick takes about a minute.";; \
+	  full) echo "make runtimes MODE=full: needs a CUDA GPU and CIFAR-10; not measured. Ctrl-C keeps what is measured; MODE=quick takes about a minute.";; \
+	esac
 	$(BIN)/python tools/measure_runtimes.py --mode $(or $(MODE),quick)
 
 test-browser: setup

@@ -76,3 +76,43 @@ def test_usage_and_unknown_command(capsys):
     assert "unknown command" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--attention", "transformer", "--out", "x"])
+
+
+def test_resuming_with_the_other_data_says_so_before_loading_any(tmp_path, capsys, monkeypatch):
+    """A quick run resumed without --quick (and a CIFAR-10 run resumed with it) ends with one line
+    that says which kind of run it was, not with the data error: no data is looked for."""
+    import torch
+    import torchvision.datasets.utils as U
+
+    from cbam_course.train import run as run_module
+
+    out = tmp_path / "run"
+    base = ["train", "--width", "16", "--out", str(out), "--no-progress", "--max-steps", "2"]
+    assert main(base + ["--quick", "--epochs", "1"]) == 0
+    capsys.readouterr()
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data must not be looked for")
+
+    monkeypatch.setattr(U, "download_and_extract_archive", no_data)
+    monkeypatch.setattr(run_module, "load_cifar10", no_data)
+    monkeypatch.delenv("CBAM_COURSE_QUICK", raising=False)
+    monkeypatch.delenv("CBAM_COURSE_PROFILE", raising=False)
+    for how in ([], ["--profile", "laptop"]):  # the machine's profile, or one named
+        assert main(base + how + ["--epochs", "2", "--resume", "--data", str(tmp_path / "nodata")]) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and "this run was a quick run (the generated stand-in)" in err[0], err
+        assert "add --quick to resume it" in err[0] and "another folder" in err[0]
+
+    # the reverse: a run on CIFAR-10 (its checkpoint says so) resumed with --quick
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    ckpt["config"].update(profile="laptop", is_standin=False)
+    torch.save(ckpt, out / "checkpoint.pt")
+    assert main(base + ["--quick", "--epochs", "2", "--resume"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "real CIFAR-10" in err[0] and "without --quick (--profile laptop)" in err[0], err
+
+    # the same kind of run resumes as before
+    ckpt["config"].update(profile="quick", is_standin=True)
+    torch.save(ckpt, out / "checkpoint.pt")
+    assert main(base + ["--quick", "--epochs", "2", "--resume"]) == 0

@@ -72,3 +72,81 @@ def test_the_guide_shows_the_scripts_table(tmp_path):
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
     assert not measure_runtimes.update_guide(plain, data) and plain.read_text() == "no markers\n"
+
+
+def _record(seconds: float, mib: int | None, machine: str = "Reference CPU, 2 cores") -> dict:
+    return {"seconds": seconds, "peak_mib": mib, "error": None, "machine": machine, "date": "2026-11-26 10:00 UTC",
+            "command": "c", "data": None, "load": 0.5}
+
+
+def test_scaling_keeps_the_time_budget_of_laptop_trainings():
+    budget = 600.0
+    # quick mode and the light lessons scale with the CPU
+    assert measure_runtimes.scale(10.0, "notebooks/05_x.ipynb", "quick", 1.5, budget) == 15.0
+    assert measure_runtimes.scale(31.0, "notebooks/04_x.ipynb", "laptop", 2.0, budget) == 62.0
+    # laptop lesson 05 trains two networks of 600 s each: only the other 15 s scale
+    assert measure_runtimes.scale(1215.0, "notebooks/05_x.ipynb", "laptop", 2.0, budget) == 1230.0
+    assert measure_runtimes.scale(3449.0, "notebooks/06_x.ipynb", "laptop", 2.0, budget) == 3000.0 + 449.0 * 2
+    # a lesson that finished before its budgets could (few epochs): all of it scales
+    assert measure_runtimes.scale(300.0, "notebooks/05_x.ipynb", "laptop", 2.0, budget) == 600.0
+    from cbam_course.train.recipes import PROFILES
+    assert measure_runtimes.laptop_budget() == PROFILES["laptop"].time_budget
+
+
+def test_budgeted_trainings_match_the_lessons():
+    """The tool's count of budgeted trainings is the count the lessons give describe_mode."""
+    for prefix, trainings in measure_runtimes.BUDGETED_TRAININGS.items():
+        lesson = next((ROOT / "notebooks").glob(f"{prefix}_*.ipynb"))
+        code = "".join(c.source for c in nbformat.read(lesson, as_version=4).cells if c.cell_type == "code")
+        assert f"describe_mode(profile, trainings={trainings if prefix == '05' else '5 * len(SEEDS)'})" in code
+        if prefix == "06":
+            assert "SEEDS = [0, 1, 2] if QUICK else [0]" in code  # one seed outside quick mode: 5 trainings
+
+
+def test_estimate_times_the_calibration_and_prints_the_scaled_table(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    for nb in measure_runtimes.CALIBRATION:  # light stand-ins for lessons 01 and 02
+        nbformat.write(new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[
+            new_markdown_cell("# A lesson"),
+            new_code_cell("import os\nassert os.environ['CBAM_COURSE_QUICK'] == '1'")]), root / nb)
+    nbformat.write(new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[new_markdown_cell("# 05")]),
+                   root / "notebooks" / "05_training.ipynb")
+    first, second = measure_runtimes.CALIBRATION
+    data = {"quick": {"runs": {first: _record(0.5, 100), second: _record(0.5, 100),
+                               "notebooks/05_training.ipynb": _record(2.0, 300)}},
+            "laptop": {"runs": {"notebooks/05_training.ipynb": _record(1300.0, 3000, "Another CPU, 4 cores")}}}
+    table = tmp_path / "runtimes.md"
+    table.write_text(measure_runtimes.render(data))
+    before = table.read_text()
+
+    assert measure_runtimes.main(["--estimate", "--root", str(root), "--out", str(table)]) == 0
+    text = capsys.readouterr().out
+    assert table.read_text() == before, "an estimate writes nothing"
+    ratio = float(text.split("times x ")[1].split(";")[0])
+    assert ratio > 0 and "ESTIMATE for this machine" in text and "not a measurement" in text
+    assert f"{first} and {second} in quick mode took" in text and "Reference CPU, 2 cores" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `notebooks/05_training.ipynb`"))
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    assert cells[0] == f"{2.0 * ratio:.0f}"
+    assert cells[2] == f"{1200 + 100 * ratio:.0f}", "two 600 s budgets stay; the other 100 s scale"
+    assert "- laptop: Another CPU, 4 cores (2026-11-26)" in text and "Full mode needs a GPU" in text
+
+    # without recorded times for the calibration there is nothing to compare with: one line, exit 1
+    table.write_text(measure_runtimes.render({"laptop": data["laptop"]}))
+    assert measure_runtimes.main(["--estimate", "--root", str(root), "--out", str(table)]) == 1
+    assert "has no quick-mode time" in capsys.readouterr().err
+
+
+def test_render_only_rewrites_both_tables_with_their_machines(tmp_path):
+    data = {"quick": {"runs": {"notebooks/01_one.ipynb": _record(5.2, 700)}}}
+    root = tmp_path / "course"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "runtimes.md").write_text(measure_runtimes.render(data).replace("Measured on:", "old"))
+    (root / "docs" / "instructors.md").write_text("# G\n<!-- runtimes:begin -->\nold\n<!-- runtimes:end -->\n")
+    assert measure_runtimes.main(["--render-only", "--root", str(root)]) == 0
+    for doc in ("runtimes.md", "instructors.md"):
+        text = (root / "docs" / doc).read_text()
+        assert "Measured on:\n\n- quick: Reference CPU, 2 cores (2026-11-26)\n- laptop: not measured" in text, doc
+        assert "python tools/measure_runtimes.py --estimate" in text, doc
+    assert measure_runtimes.load(root / "docs" / "runtimes.md") == data

@@ -16,12 +16,36 @@ from pathlib import Path
 
 from ..models import ATTENTIONS
 from ..runtime import get_device
-from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError
+from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, load_checkpoint
 from .data import DataError
-from .recipes import PROFILES, RECIPES, get_profile
+from .recipes import PROFILES, RECIPES, Profile, get_profile, machine_profile
 from .run import train_model
 
 __all__ = ["train_main"]
+
+
+def _resume_mismatch(out: Path, profile: Profile) -> str | None:
+    """Why the run in ``out`` cannot be resumed with ``profile``'s data, or None: a run trained on
+    the generated stand-in resumes only with --quick, a run on CIFAR-10 only without it. Checked
+    before any data is loaded, so the answer is this, not a data error. A missing or damaged
+    checkpoint is left for the Trainer to report."""
+    try:
+        config = load_checkpoint(out / CHECKPOINT_NAME).get("config") or {}
+    except CheckpointError:
+        return None
+    if "is_standin" not in config and "profile" not in config:
+        return None  # not written by this course's Trainer: nothing to compare
+    was_quick = bool(config.get("is_standin")) or config.get("profile") == "quick"
+    now_quick = profile.data == "standin"
+    if was_quick and not now_quick:
+        return ("this run was a quick run (the generated stand-in): add --quick to resume it, "
+                "or start a new run in another folder.")
+    if now_quick and not was_quick:
+        name = config.get("profile")
+        how = f"--profile {name}" if name in PROFILES else "the profile it was trained with"
+        return (f"this run was trained on real CIFAR-10 (profile {name!r}), not the generated stand-in: "
+                f"resume it without --quick ({how}), or start a new quick run in another folder.")
+    return None
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -55,7 +79,11 @@ def train_main(argv: list[str]) -> int:
         print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
               f"(add --resume to continue it instead).", file=sys.stderr)
     try:
-        profile = get_profile("quick" if args.quick else args.profile)
+        profile = get_profile("quick" if args.quick else args.profile, default=machine_profile())
+        mismatch = _resume_mismatch(Path(args.out), profile) if args.resume else None
+        if mismatch:
+            print(f"error: {mismatch}", file=sys.stderr)
+            return 1
         device = get_device(args.device)
         trainer = train_model(args.attention, profile=profile, recipe=args.recipe, epochs=args.epochs,
                               width=args.width, data_root=args.data, out_dir=args.out, resume=args.resume,

@@ -267,5 +267,5 @@ def describe_mode(profile: Profile, trainings: int, what: str = "this lesson") -
         f"{cost(profile)} on this machine (estimated).",
         f"The other modes here: {others} (laptop and full train on real CIFAR-10; full is meant for a GPU).",
         f"To switch: set {PROFILE_ENV}=quick|laptop|full before starting Jupyter (`make lab PROFILE=laptop`; "
-        f"on a hub, in the learners' environment), or run `%env {PROFILE_ENV}=laptop` in a cell and "
-        f"restart the kernel."])
+        f"on a hub, in the learners' environment), or put `%env {PROFILE_ENV}=laptop` in a new first "
+        f"cell and run the lesson from the top."])
