@@ -13,11 +13,13 @@ The teaching core, in reading order (one evening's read):
 8. ``seed``: the Day 50 lesson's own code, the reference the tests hold the core against;
 9. ``checks``: the exercise checkers (``from cbam_course.checks import check_cbam``).
 
-Two subpackages that the core never imports:
+Subpackages that the core never imports:
 
 - ``cbam_course.train``: data, loops, recipes, checkpoints, the Trainer (lessons 05-06);
 - ``cbam_course.fast``: ``accelerate(model)``, the same maths made fast for CPU training, and
-  the benchmarks. ``train_model`` and the command line use it; you need not.
+  the benchmarks. ``train_model`` and the command line use it; you need not;
+- ``cbam_course.grading``: running notebooks within limits, and ``python -m cbam_course grade``
+  for instructors.
 """
 from .attention import CBAM, ChannelAttention, SEBlock, SpatialAttention, record_attention
 from .images import FEATURE_NAMES, feature_stack, load_photo

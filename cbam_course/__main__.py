@@ -1,7 +1,8 @@
-"""Command line: ``python -m cbam_course {train,bench} ...``.
+"""Command line: ``python -m cbam_course {train,bench,grade} ...``.
 
 - ``train``: train a network on CIFAR-10 or the stand-in (``cbam_course/train/cli.py``);
-- ``bench``: the benchmarks behind the speed claims (``cbam_course/fast/bench.py``).
+- ``bench``: the benchmarks behind the speed claims (``cbam_course/fast/bench.py``);
+- ``grade``: grade a class's exercise notebooks into a gradebook (``cbam_course/grading/grade.py``).
 
 Each command is imported only when asked for; ``--help`` after one lists its options.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m cbam_course {train,bench} ...  (add --help after a command for its options)"
+USAGE = "usage: python -m cbam_course {train,bench,grade} ...  (add --help after a command for its options)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from .fast.bench import main as bench_main
 
         return int(bench_main(rest) or 0)
+    if command == "grade":
+        from .grading.grade import grade_main
+
+        return grade_main(rest)
     print(f"error: unknown command {command!r}. {USAGE}", file=sys.stderr)
     return 2
 

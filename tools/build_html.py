@@ -4,7 +4,7 @@
     python tools/build_html.py --mode quick --src notebooks --out /tmp/html
 
 Each lesson in ``notebooks/`` runs top to bottom with nbclient in the chosen mode (see
-``notebook_run.py``), then nbconvert's HTMLExporter writes ``<lesson>.html`` with its figures
+``cbam_course/grading/run.py``, which also bounds every run in time), then nbconvert's HTMLExporter writes ``<lesson>.html`` with its figures
 embedded (no separate image files), and ``index.html`` links the lessons by title. The Colab set-up
 cell is left out of the pages (it does nothing outside Colab). Widgets (``interact``, progress bars)
 are rendered as what they showed when the lesson ran (control values, captured figures), so the
@@ -26,8 +26,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_run import MODES, machine, run_notebook  # noqa: E402
+from cbam_course.grading.run import MODES, machine, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -6,7 +6,7 @@
     python tools/measure_runtimes.py --estimate                    # this machine, in under a minute
     python tools/measure_runtimes.py --render-only                 # rewrite the tables, measure nothing
 
-Each notebook runs with a fresh kernel in its own folder (see ``notebook_run.py``); the time is the
+Each notebook runs with a fresh kernel in its own folder (see ``cbam_course/grading/run.py``); the time is the
 wall time from kernel start to the last cell, and the memory is the kernel's peak resident set
 (``ru_maxrss``, its child processes included when larger). A run records the machine (``lscpu``'s
 model name, the cores this process may use, the GPU if any), the date and the exact command.
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_run import MODES, machine, run_notebook  # noqa: E402
+from cbam_course.grading.run import MODES, machine, run_notebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")

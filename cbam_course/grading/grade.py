@@ -1,0 +1,462 @@
+"""``python -m cbam_course grade DIR``: grade a class's exercise notebooks with the course's checkers.
+
+``DIR`` holds one folder per learner, named after the learner, with that learner's exercise notebooks
+inside (``DIR/<learner>/02_channel_attention.ipynb``, as nbgrader's ``submitted/`` does); a learner
+may hand in any subset of the six. What the grader does with each notebook:
+
+1. reads a copy and finds its exercise: by its file name (which must contain the exercise's name,
+   ``02_channel_attention``), or else by the nbgrader cell ids the exercise notebooks carry; a
+   notebook whose cells belong to another exercise than its name says is an error;
+2. runs the copy top to bottom in a fresh kernel, in a temporary folder of its own, in quick mode,
+   every cell even after one raises, within a wall-clock limit (``--timeout``) and on Linux a memory
+   limit (``--memory``): :func:`cbam_course.grading.run.execute`;
+3. then, in the same kernel, calls every checker the exercise has (the ``check_*(Name)`` calls of
+   its solution notebook are the list) on the learner's definition of ``Name``. The checkers are
+   loaded afresh from ``cbam_course/checks.py`` under a private name, and a checker the solution
+   notebook defines itself (exercise 06's ``check_se_parameters``) is taken from the solution
+   notebook, never from the learner's: a notebook that redefines or patches ``check_*`` changes
+   nothing. The verdicts come back in the kernel's replies (``user_expressions`` of silent
+   requests), not from anything the notebook prints or writes.
+
+A verdict is ``pass``, ``fail`` (the checker's hint), ``not_done`` (the answer still raises
+``NotImplementedError``), ``error`` (the notebook could not be read or run, the definition is
+missing, or the learner's code raised) or ``timeout``. Every notebook handed in gets one row per
+check of its exercise, whatever happened to it.
+
+Out come ``grades.csv`` (``learner,notebook,check,status,detail``), ``grades.md`` beside it (learners
+by notebook, checks passed) and ``feedback/<learner>.md``. The submissions are only read.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATUSES = ("pass", "fail", "not_done", "error", "timeout")
+DEFAULT_TIMEOUT = 300
+DEFAULT_MEMORY_MIB = 4096
+MAX_DEFAULT_JOBS = 8
+PACKAGE = Path(__file__).resolve().parents[1]
+CHECKS_FILE = PACKAGE / "checks.py"
+_CHECK_CALL = re.compile(r"^check_\w+$")
+
+
+class UsageError(Exception):
+    """Something the instructor must fix before anything can be graded; the message says what."""
+
+
+# ------------------------------------------------------------------------------------------------
+# The exercises: names, checks, and notebook-defined checkers, read from solutions/
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Exercise:
+    """One exercise: its name (``02_channel_attention``), its checks as (checker, name of the
+    learner's definition) in the solution's order, and the source of checkers the solution
+    notebook defines itself (not in ``cbam_course.checks``)."""
+    stem: str
+    checks: list[tuple[str, str]]
+    defined: dict[str, str] = field(default_factory=dict)
+
+
+def _code(source: str) -> str:
+    """A cell's source made parseable: IPython magics and shell escapes become ``pass``."""
+    return re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.M)
+
+
+def read_exercise(path: Path) -> Exercise:
+    """The checks a solution notebook calls (``check_x(Name)``, also inside ``if check_x(X):``)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    checks: list[tuple[str, str]] = []
+    defined: dict[str, str] = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = _code(cell.source)
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and _CHECK_CALL.match(node.name):
+                defined[node.name] = ast.get_source_segment(source, node)
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _CHECK_CALL.match(node.func.id)
+                    and node.args and isinstance(node.args[0], ast.Name)):
+                pair = (node.func.id, node.args[0].id)
+                if pair not in checks:
+                    checks.append(pair)
+    return Exercise(path.stem, checks, {name: src for name, src in defined.items() if any(c == name for c, _ in checks)})
+
+
+def load_exercises(solutions: Path) -> dict[str, Exercise]:
+    """Every solution notebook in ``solutions`` that calls a checker, by name."""
+    found = {p.stem: read_exercise(p) for p in sorted(Path(solutions).glob("*.ipynb"))}
+    return {stem: ex for stem, ex in found.items() if ex.checks}
+
+
+def default_solutions() -> Path:
+    """``solutions/`` of the repository the package sits in (an editable install: ``pip install -e .``)."""
+    return PACKAGE.parent / "solutions"
+
+
+# ------------------------------------------------------------------------------------------------
+# What was handed in
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Submission:
+    learner: str
+    path: Path
+    name: str  # the notebook's path inside the learner's folder: the gradebook's "notebook"
+
+
+def find_submissions(root: Path) -> tuple[list[str], list[Submission], list[Path]]:
+    """Learners (the folders of ``root``), their notebooks, and notebooks lying outside any folder."""
+    learners = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subs = []
+    for learner in learners:
+        folder = root / learner
+        for path in sorted(folder.rglob("*.ipynb")):
+            rel = path.relative_to(folder)
+            if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+                continue  # .ipynb_checkpoints and other hidden copies
+            subs.append(Submission(learner, path, rel.as_posix()))
+    loose = sorted(p for p in root.glob("*.ipynb") if p.is_file())
+    return learners, subs, loose
+
+
+def identify(name: str, nb, exercises: dict[str, Exercise]) -> tuple[Exercise | None, str | None]:
+    """The exercise a notebook is, and the problem if it cannot be graded as that exercise.
+
+    The file name must contain the exercise's name (LMS exports add prefixes and suffixes); the
+    nbgrader ``grade_id``s its cells carry (``02_channel_attention-4``) must not say otherwise."""
+    stem = Path(name).stem.lower()
+    named = max((ex for s, ex in exercises.items() if s.lower() in stem), key=lambda ex: len(ex.stem), default=None)
+    ids = {str(c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")).rsplit("-", 1)[0]
+           for c in getattr(nb, "cells", [])} if nb is not None else set()
+    ids &= set(exercises)
+    if named is not None and ids and named.stem not in ids:
+        return named, (f"its cells are exercise {', '.join(sorted(ids))}, not {named.stem}: the wrong "
+                       f"notebook was handed in under this name")
+    if named is not None:
+        return named, None
+    if len(ids) == 1:
+        return exercises[ids.pop()], None
+    known = ", ".join(f"{s}.ipynb" for s in exercises)
+    return None, f"not one of the course's exercises: the file name must contain one of {known}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Grading one notebook
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One line of the gradebook, plus what the feedback file shows in full."""
+    learner: str
+    notebook: str
+    check: str
+    status: str
+    detail: str
+    message: str = ""
+    exercise: str = ""
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def hint(message: str) -> str:
+    """A checker's message as the gradebook shows it: without the pointer to a traceback it has not."""
+    return message.replace("\nThe first traceback above ends at the line of your code that failed.", "")
+
+
+# Runs in the learner's kernel, in a namespace of its own (exec'd into a fresh dict), after every
+# cell of the notebook. USER is the notebook's namespace. Verdicts go back as JSON strings.
+_KERNEL_SIDE = r'''
+CHECKERS = {}
+
+
+def load(checks_path, module_name, defined):
+    import builtins, importlib.util, sys
+    spec = importlib.util.spec_from_file_location(module_name, checks_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    CHECKERS.update({name: getattr(module, name) for name in module.__all__})
+    for name, source in defined.items():
+        space = {"__builtins__": builtins, "__name__": module_name + "_solution"}
+        exec("import cbam_course\nimport torch\n" + source, space)
+        CHECKERS[name] = space[name]
+
+
+def check(checker, target):
+    import contextlib, io, json
+    if target not in USER:
+        return json.dumps(["missing", ""])
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            verdict = CHECKERS[checker](USER[target])
+    except AssertionError as err:  # the checker's hint; chained to an error when the learner's code raised
+        cause = err.__cause__
+        status = "error" if cause is not None and not isinstance(cause, AssertionError) else "fail"
+        return json.dumps([status, str(err) or "AssertionError"])
+    except BaseException as err:  # noqa: BLE001 - SystemExit or anything else from the learner's code
+        return json.dumps(["error", f"{type(err).__name__}: {err}"])
+    return json.dumps(["pass" if verdict is True else "not_done", printed.getvalue()])
+'''
+
+
+async def _request(client, code: str, expressions: dict[str, str]) -> dict:
+    """Execute ``code`` silently (no history, no hooks, no output) and return the reply's content."""
+    msg_id = client.kc.execute(code, silent=True, store_history=False, user_expressions=expressions,
+                               allow_stdin=False, stop_on_error=False)
+    if inspect.isawaitable(msg_id):
+        msg_id = await msg_id
+    reply = await client.async_wait_for_reply(msg_id)
+    return (reply or {}).get("content", {})
+
+
+def _grader(exercise: Exercise, verdicts: dict[str, tuple[str, str]]):
+    """The ``after`` step of :func:`execute`: load the checkers privately, then one request per check,
+    each verdict kept as soon as it is known (a later check that hangs does not lose it)."""
+    async def after(client) -> None:
+        space = f"_cbam_grader_{secrets.token_hex(8)}"
+        setup = (f"{space} = {{'__builtins__': __import__('builtins'), 'USER': globals()}}\n"
+                 f"exec({_KERNEL_SIDE!r}, {space})\n"
+                 f"{space}['load']({str(CHECKS_FILE)!r}, {space + '_checks'!r}, {exercise.defined!r})")
+        content = await _request(client, setup, {})
+        if content.get("status") != "ok":
+            why = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+            for checker, _ in exercise.checks:
+                verdicts[checker] = ("error", f"the grader could not load the checkers in this kernel: {why}")
+            return
+        for checker, target in exercise.checks:
+            content = await _request(client, "", {"v": f"{space}['check']({checker!r}, {target!r})"})
+            value = content.get("user_expressions", {}).get("v", {})
+            if value.get("status") != "ok":
+                verdicts[checker] = ("error", f"{value.get('ename', 'Error')}: {value.get('evalue', '')}")
+                continue
+            status, text = json.loads(ast.literal_eval(value["data"]["text/plain"]))
+            verdicts[checker] = (status, hint(text) if status in ("fail", "error") else text)
+    return after
+
+
+def _missing(target: str, nb, cell_errors: list[tuple[int, str]]) -> str:
+    """Why ``target`` is not defined after the run, as precisely as the cells tell."""
+    pattern = re.compile(rf"^\s*(class|def)\s+{re.escape(target)}\b|^{re.escape(target)}\s*=", re.M)
+    defining = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and pattern.search(c.source)]
+    errors = dict(cell_errors)
+    for index in defining:
+        if index in errors:
+            return f"{target} is not defined: its cell (cell {index}) raised {errors[index]}"
+    if not defining:
+        return f"{target} is not defined: the notebook has no cell that defines it (was the exercise's cell deleted?)"
+    first = f" (cell {cell_errors[0][0]} raised {cell_errors[0][1]})" if cell_errors else ""
+    return f"{target} is not defined after running the notebook{first}"
+
+
+def _printed(text: str, mark: str, fallback: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(mark)]
+    return lines[-1][len(mark):].strip() if lines else fallback
+
+
+def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: float,
+                   memory_mib: int | None, env: dict[str, str]) -> list[Row]:
+    """Every check of ``sub``'s exercise, graded: one Row each (one Row with no check when the
+    notebook is not an exercise). The submission is read once and never written."""
+    import nbformat
+
+    from .run import execute
+
+    def rows(exercise: Exercise | None, status: str, detail: str) -> list[Row]:
+        if exercise is None:
+            return [Row(sub.learner, sub.name, "", status, one_line(detail), detail)]
+        return [Row(sub.learner, sub.name, checker, status, one_line(detail), detail, exercise.stem)
+                for checker, _ in exercise.checks]
+
+    data = sub.path.read_bytes()
+    nb, problem = None, None
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any damage: not UTF-8, not JSON, not a notebook
+        problem = f"cannot read the notebook ({type(exc).__name__}: {one_line(exc, 200)}): ask for a fresh copy"
+    exercise, wrong = identify(sub.name, nb, exercises)
+    if problem or wrong:
+        return rows(exercise, "error", problem or wrong)
+
+    work = Path(tempfile.mkdtemp(prefix="cbam-grade-"))
+    try:
+        (work / Path(sub.name).name).write_bytes(data)  # a copy to run in: the kernel works in `work`
+        verdicts: dict[str, tuple[str, str]] = {}
+        done = execute(nb, cwd=work, env=env, limit=timeout, cell_timeout=timeout, memory_mib=memory_mib,
+                       allow_errors=True, keep_outputs=False, quiet=True, after=_grader(exercise, verdicts))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    out = []
+    for checker, target in exercise.checks:
+        status, text = verdicts.get(checker, (None, ""))
+        if status is None:  # the run ended before this check was made
+            status = "timeout" if done.timed_out else "error"
+            text = done.error or "the notebook stopped before the checks ran"
+        elif status == "missing":
+            status, text = "error", _missing(target, nb, done.cell_errors)
+        elif status == "pass":
+            text = _printed(text, "✔", f"{target} is correct")
+        elif status == "not_done":
+            text = _printed(text, "✘ not done yet:", f"{target} still raises NotImplementedError: fill in "
+                            "the cells marked YOUR CODE HERE")
+        out.append(Row(sub.learner, sub.name, checker, status, one_line(text), text, exercise.stem))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The command
+# ------------------------------------------------------------------------------------------------
+
+def default_jobs() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
+
+
+def kernel_environment(jobs: int) -> dict[str, str]:
+    """Quick mode, no figures drawn, and the cores shared among the kernels that run at once."""
+    from .run import PROFILE_ENV, QUICK_ENV, kernel_env
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // jobs))
+    return kernel_env({QUICK_ENV: "1", PROFILE_ENV: "quick", "MPLBACKEND": "Agg",
+                       "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+
+
+def grade(root: Path, out: Path, *, timeout: float = DEFAULT_TIMEOUT, jobs: int | None = None,
+          memory_mib: int | None = DEFAULT_MEMORY_MIB, solutions: Path | None = None,
+          progress: bool = True) -> dict:
+    """Grade every notebook under ``root`` and write the gradebook, its table and the feedback.
+
+    Returns a summary: learners, notebooks, a count per status (of checks), seconds and the paths
+    written. Raises UsageError, with what to fix, when there is nothing it can grade."""
+    from . import report
+
+    root, out = Path(root), Path(out)
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder: give the folder that holds one folder per learner "
+                         f"(DIR/<learner>/02_channel_attention.ipynb).")
+    if out.resolve().is_relative_to(root.resolve()):
+        raise UsageError(f"--out {out} is inside the submissions folder {root}: write the gradebook "
+                         f"elsewhere, so the submissions stay as they were handed in.")
+    solutions = Path(solutions) if solutions else default_solutions()
+    if not solutions.is_dir():
+        raise UsageError(f"cannot find the solution notebooks at {solutions}: they list each exercise's "
+                         f"checks. Run the grader from a clone of the course (pip install -e .), or pass "
+                         f"--solutions PATH.")
+    exercises = load_exercises(solutions)
+    if not exercises:
+        raise UsageError(f"{solutions} holds no solution notebook that calls a checker: pass --solutions "
+                         f"with the course's solutions/ folder.")
+    learners, subs, loose = find_submissions(root)
+    if not subs:
+        hint = (f" ({len(loose)} notebooks lie directly in {root}: put each learner's in a folder named "
+                f"after the learner)") if loose else ""
+        raise UsageError(f"nothing to grade in {root}: it must hold one folder per learner with that "
+                         f"learner's notebooks inside (DIR/<learner>/02_channel_attention.ipynb){hint}.")
+    jobs = jobs or default_jobs()
+    env = kernel_environment(jobs)
+
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    results: dict[int, list[Row]] = {}
+    bar = tqdm(total=len(subs), unit="notebook", desc="grading", disable=None if progress else True,
+               file=sys.stderr)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade_notebook, s, exercises, timeout=timeout, memory_mib=memory_mib, env=env): i
+                   for i, s in enumerate(subs)}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:  # noqa: BLE001 - the grader's own failure on one notebook
+                s = subs[i]
+                ex, _ = identify(s.name, None, exercises)
+                checks = [c for c, _ in ex.checks] if ex else [""]
+                results[i] = [Row(s.learner, s.name, c, "error", one_line(f"the grader failed: {exc}"),
+                                  f"the grader failed on this notebook: {type(exc).__name__}: {exc}",
+                                  ex.stem if ex else "") for c in checks]
+            bar.update(1)
+    bar.close()
+    seconds = time.perf_counter() - start
+    rows = [row for i in range(len(subs)) for row in results[i]]
+    counts = {status: sum(r.status == status for r in rows) for status in STATUSES}
+    summary = {"learners": len(learners), "notebooks": len(subs), **counts, "seconds": seconds,
+               "jobs": jobs, "limit": timeout, "loose": [str(p) for p in loose]}
+    summary["written"] = report.write_all(rows, learners, out, summary)
+    return summary
+
+
+def summary_line(s: dict) -> str:
+    per = s["seconds"] / max(1, s["notebooks"])
+    return (f"graded {s['learners']} learners, {s['notebooks']} notebooks: {s['pass']} passes, "
+            f"{s['fail']} failures, {s['not_done']} not done, {s['error']} errors, {s['timeout']} timeouts "
+            f"(checks) in {s['seconds']:.1f} s ({per:.1f} s per notebook, {s['jobs']} at a time)")
+
+
+def grade_main(argv: list[str] | None = None) -> int:
+    """``python -m cbam_course grade DIR --out grades.csv [--timeout S] [--jobs N]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cbam_course grade",
+        description="Run every learner's exercise notebooks, each in its own limited kernel, check "
+                    "them with the course's checkers, and write a gradebook and feedback.")
+    parser.add_argument("dir", type=Path, help="one folder per learner, with that learner's notebooks inside")
+    parser.add_argument("--out", type=Path, default=Path("grades.csv"),
+                        help="the gradebook (default grades.csv); grades.md and feedback/ go beside it")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per notebook, kernel start to last check (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"notebooks graded at a time (default: the usable cores, at most {MAX_DEFAULT_JOBS}; "
+                             f"here {default_jobs()})")
+    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MIB, metavar="MIB",
+                        help=f"memory a kernel may allocate, Linux only (default {DEFAULT_MEMORY_MIB}; 0: no limit)")
+    parser.add_argument("--solutions", type=Path, default=None,
+                        help="the course's solutions/ folder, which lists each exercise's checks "
+                             "(default: the one beside the installed package)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if args.timeout <= 0 or (args.jobs is not None and args.jobs < 1) or args.memory < 0:
+        parser.error("--timeout and --jobs must be positive, --memory zero or more")
+    try:
+        import ipykernel  # noqa: F401
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError as exc:
+        print(f"error: the grader runs notebooks and needs {exc.name}: .venv/bin/pip install -e '.[lab,test]'",
+              file=sys.stderr)
+        return 2
+    try:
+        summary = grade(args.dir, args.out, timeout=args.timeout, jobs=args.jobs, memory_mib=args.memory or None,
+                        solutions=args.solutions, progress=not args.no_progress)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if summary["loose"]:
+        print(f"note: {len(summary['loose'])} notebooks lie directly in {args.dir} and were not graded: put "
+              f"each learner's notebooks in a folder named after the learner.", file=sys.stderr)
+    print(summary_line(summary))
+    print("wrote " + ", ".join(str(p) for p in summary["written"]))
+    return 0
