@@ -23,10 +23,10 @@ UNIT_ENV  := CBAM_COURSE_QUICK=1 MPLBACKEND=Agg
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
-	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): about 3 min"
+	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): 3-4 min"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make test-fast  add numba (the fast extra) to .venv and run tests/fast"
-	@echo "make test-pythons  run tests/ on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y: about 5 min"
+	@echo "make test-pythons  run tests/ on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y: about 6 min the first time"
 	@echo "make colab      stamp every notebook with its Colab badge and set-up cell"
 	@echo "make student    build dist/student/: lessons, exercises, package, no solutions"
 	@echo "make html       run the lessons and render dist/html/; MODE=laptop (default) takes about 79 min"
