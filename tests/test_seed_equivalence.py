@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import cbam_course as cc
+from seed_checks import assert_training_step_matches_the_seed
 from cbam_course import seed
 
 
@@ -70,21 +71,8 @@ def test_se_block_is_hu_et_al():
 
 
 def test_training_step_gradients_match_the_seed_cnn():
-    """A whole training step of the plain network (train mode, dropout, BatchNorm, ReLU zeros)
-    gives the seed's gradients."""
-    torch.manual_seed(0)
-    theirs = seed.CBAM_CNN()
-    ours = cc.AttentionCNN(attention="cbam", width=64)
-    ours.load_state_dict(theirs.state_dict())
-    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 3, 5, 9])
-    grads = []
-    for model in (ours, theirs):
-        torch.manual_seed(1)  # same dropout mask
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        grads.append([p.grad for p in model.parameters()])
-    assert len(grads[0]) == len(grads[1])
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
+    """A whole training step of the plain network gives the seed's gradients."""
+    assert_training_step_matches_the_seed(cc.AttentionCNN(attention="cbam", width=64))
 
 
 def test_plain_cbam_runs_its_two_halves_as_modules():

@@ -15,6 +15,7 @@ import cbam_course as cc
 import cbam_course.fast.modules as modules
 from cbam_course import seed
 from cbam_course.fast import accelerate
+from seed_checks import assert_training_step_matches_the_seed
 from fast_helpers import accelerated_copy, assert_same_outputs_and_gradients, count_calls, grads
 
 
@@ -130,20 +131,7 @@ def test_fused_cbam_keeps_the_input_checks():
 
 def test_training_step_gradients_match_the_seed_cnn(fused_path):
     """A whole training step (train mode, dropout, BatchNorm, ReLU zeros) gives the seed's gradients."""
-    torch.manual_seed(0)
-    theirs = seed.CBAM_CNN()
-    ours = cc.AttentionCNN(attention="cbam", width=64)
-    ours.load_state_dict(theirs.state_dict())
-    ours = fused_path(ours)
-    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 3, 5, 9])
-    grads_ = []
-    for model in (ours, theirs):
-        torch.manual_seed(1)  # same dropout mask
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        grads_.append([p.grad for p in model.parameters()])
-    assert len(grads_[0]) == len(grads_[1])
-    for a, b in zip(*grads_):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-3)
+    assert_training_step_matches_the_seed(fused_path(cc.AttentionCNN(attention="cbam", width=64)))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
