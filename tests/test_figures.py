@@ -67,3 +67,17 @@ def test_plot_curves_draws_one_line_per_run_from_one():
     assert ax.get_title() == "t" and ax.get_xlabel() == "epoch" and ax.get_ylabel() == "acc"
     with pytest.raises(ValueError, match="no curves"):
         plot_curves({})
+
+
+def test_error_drops_are_baseline_minus_module_in_the_given_order():
+    errors = {"net A": {"baseline": 24.56, "SE": 23.14, "CBAM": 22.66},
+              "net B": {"baseline": 22.85, "SE": 21.91, "CBAM": 21.92},
+              "net C": {"baseline": 31.39, "CBAM": 29.01}}
+    ax = figures.plot_error_drops(errors, title="Table 4")
+    got = sorted(round(p.get_width(), 2) for p in ax.patches)
+    assert got == [0.93, 0.94, 1.42, 1.9, 2.38]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["net A", "net B", "net C"]
+    assert ax.get_title() == "Table 4" and ax.get_xlabel() and ax.get_ylabel() == "network"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["SE", "CBAM"]
+    with pytest.raises(ValueError, match="baseline"):
+        figures.plot_error_drops({"net": {"CBAM": 20.0}})

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from ..plots import _new_axes, _to_numpy, overlay_attention
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix", "show_attention_gallery", "plot_weights_by_class",
-           "plot_budget_comparison", "show_image_grid"]
+           "plot_budget_comparison", "plot_error_drops", "show_image_grid"]
 
 
 def confusion_matrix(labels: torch.Tensor | np.ndarray | Sequence[int],
@@ -195,6 +195,46 @@ def plot_budget_comparison(results: Mapping[str, Mapping[str, Sequence[float]]],
     ax.set_title(title)
     ax.legend(title="attention")
     ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot_error_drops(errors: Mapping[str, Mapping[str, float]], baseline: str = "baseline",
+                     ax: Axes | None = None, title: str = "Top-1 error drop over the baseline",
+                     xlabel: str = "top-1 error drop (percentage points; higher is better)") -> Axes:
+    """Horizontal bars: for each network (a row), how much each module lowers its error.
+
+    ``errors`` is ``{network: {"baseline": e0, "SE": e1, "CBAM": e2}}`` (top-1 errors in %, as
+    papers tabulate them); each bar is ``e0 - e_module``, labelled with its value, so a table of
+    errors becomes a picture of gains. Networks keep the order given, top to bottom.
+    """
+    if not errors:
+        raise ValueError("plot_error_drops got no networks; give {network: {'baseline': e0, 'CBAM': e1}}.")
+    for net, row in errors.items():
+        if baseline not in row:
+            raise ValueError(f"plot_error_drops: the row {net!r} has no {baseline!r} error; every row "
+                             f"needs the network's error without a module, to subtract from.")
+    nets = list(errors)
+    modules = list(dict.fromkeys(m for row in errors.values() for m in row if m != baseline))
+    ax = _new_axes(ax, (7.5, 0.55 * len(nets) * max(1, len(modules)) + 1.5))
+    height = 0.8 / max(1, len(modules))
+    for j, module in enumerate(modules):
+        for i, net in enumerate(nets):
+            if module not in errors[net]:
+                continue
+            drop = errors[net][baseline] - errors[net][module]
+            y = i + (j - (len(modules) - 1) / 2) * height
+            ax.barh(y, drop, height=height, color=f"C{j}", label=module if module not in
+                    ax.get_legend_handles_labels()[1] else None)
+            ax.text(drop, y, f" {drop:.2f}", va="center", ha="left" if drop >= 0 else "right", fontsize=8)
+    ax.axvline(0, color="k", linewidth=0.8)
+    ax.set_yticks(range(len(nets)))
+    ax.set_yticklabels(nets)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("network")
+    ax.set_title(title)
+    ax.legend(title="module")
+    ax.grid(axis="x", alpha=0.3)
     return ax
 
 
