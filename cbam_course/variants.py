@@ -11,8 +11,8 @@ Lesson 04 compares them on the same input with matching weights:
   convolution, and the channel pool stacked as ``[max, mean]``.
 - :class:`TimmCBAM`: the layout of timm's ``CbamModule`` (``timm/layers/cbam.py``): the MLP as
   two 1x1 convolutions (``mlp_bias=False`` by default), a 7x7 convolution without bias followed by
-  BatchNorm and no activation, the pool stacked as ``[mean, max]``, and the hidden width rounded
-  to the nearest integer (``round(C / 16)``, at least 1) rather than floored.
+  BatchNorm and no activation, the pool stacked as ``[mean, max]``, and the hidden width ``C / 16``
+  rounded half up (timm's ``make_divisible``: ``int(C / 16 + 0.5)``, at least 1) rather than floored.
 
 Both re-implementations are written here so the course needs no extra dependency; they keep the
 originals' parameter names so their state_dicts line up. :func:`copy_seed_weights` loads a seed
@@ -51,18 +51,39 @@ class SpatialFirstCBAM(CBAM):
 
 
 class ParallelCBAM(CBAM):
-    """CBAM with both attentions computed from the same input and applied together.
+    """CBAM's parallel arrangement, as the paper describes it (Woo et al. 2018, arXiv v2, §4.1).
 
-    ``out = x * Mc(x) * Ms(x)``: the channel weights and the spatial map both look at ``x``, not
-    at each other's output. The paper compares a parallel arrangement (22.95% top-1 error, Table 3)
-    but does not spell out how the two branches are merged; multiplying both into the input is
-    the reading closest to the sequential versions, and the one used here.
+    The paper: "both attentions can be applied in parallel, then the outputs of the two attention
+    modules are added and normalized with the sigmoid function". Both branches look at the same
+    input ``x``; their outputs before the sigmoid, the channel logits ``MLP(avg) + MLP(max)`` of shape
+    ``(B, C, 1, 1)`` and the spatial logits ``conv([mean; max])`` of shape ``(B, 1, H, W)``, are added
+    (broadcast into a ``(B, C, H, W)`` map) and one sigmoid turns the sum into the weights:
+    ``out = x * sigmoid(channel_logits(x) + spatial_logits(x))``. The paper reports 22.95% top-1
+    error for it (ImageNet, ResNet-50, Table 3), against 22.66% for channel-then-spatial.
+
+    Same sub-modules and parameter names as :class:`~cbam_course.CBAM`, so a CBAM state_dict loads
+    as it is. Its weights are one ``(B, C, H, W)`` map, not a channel vector and a spatial map, so
+    the sub-modules' ``record`` flags do not apply: call :meth:`weights` to see the map.
     """
 
+    def channel_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``MLP(AvgPool(x)) + MLP(MaxPool(x))``, the channel branch before its sigmoid: ``(B, C, 1, 1)``."""
+        ca = self.channel_attention
+        b, c = x.shape[:2]
+        return (ca.fc(ca.avg_pool(x).view(b, c)) + ca.fc(ca.max_pool(x).view(b, c))).view(b, c, 1, 1)
+
+    def spatial_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv([mean over channels; max over channels])``, the spatial branch before its sigmoid: ``(B, 1, H, W)``."""
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return self.spatial_attention.conv(pooled)
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The merged map ``sigmoid(channel_logits(x) + spatial_logits(x))``, shape ``(B, C, H, W)``."""
+        return torch.sigmoid(self.channel_logits(x) + self.spatial_logits(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ca, sa = self.channel_attention, self.spatial_attention
-        check_input(x, "ParallelCBAM", ca.in_channels)
-        return sa.apply_weights(ca.apply_weights(x, ca.weights(x)), sa.weights(x))
+        check_input(x, "ParallelCBAM", self.channel_attention.in_channels)
+        return x * self.weights(x)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,9 +165,10 @@ class OfficialCBAM(nn.Module):
 # ------------------------------------------------------------------------------------------------
 
 def timm_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16) -> int:
-    """The MLP's hidden width in timm's ``CbamModule``: ``channels * rd_ratio`` rounded to the
-    nearest integer, at least 1 (timm's ``make_divisible`` with divisor 1). The seed floors
-    instead (``channels // 16``), so the two differ for e.g. 24 channels: 2 against 1."""
+    """The MLP's hidden width in timm's ``CbamModule``: ``channels * rd_ratio`` rounded half up,
+    at least 1 (timm's ``make_divisible(v, 1, round_limit=0.)``: ``max(1, int(v + 0.5))``; Python's
+    ``round`` would round 2.5 to 2, timm gives 3). The Day 50 lesson floors instead
+    (``channels // 16``), so the two differ for e.g. 24 channels: 2 against 1."""
     return max(1, int(channels * rd_ratio + 0.5))
 
 

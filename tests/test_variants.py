@@ -45,16 +45,27 @@ def test_spatial_first_is_spatial_then_channel(seed_and_input):
         assert torch.allclose(m(x), expected, atol=1e-6)
 
 
-def test_parallel_applies_both_maps_of_the_input(seed_and_input):
+def test_parallel_adds_the_two_branches_before_one_sigmoid(seed_and_input):
+    """Woo et al. 2018 (arXiv v2, §4.1): the parallel branches' outputs "are added and normalized
+    with the sigmoid function"; not x * Mc(x) * Ms(x), the course's reading before issue 17."""
     seed, x = seed_and_input
     m = copy_seed_weights(seed, ParallelCBAM(32, ratio=8))
+    ca, sa = seed.channel_attention, seed.spatial_attention
     with torch.no_grad():
-        expected = x * seed.channel_attention.weights(x) * seed.spatial_attention.weights(x)
+        b, c = x.shape[:2]
+        channel_logits = (ca.fc(x.mean((2, 3))) + ca.fc(x.amax((2, 3)))).view(b, c, 1, 1)
+        spatial_logits = sa.conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))
+        expected = x * torch.sigmoid(channel_logits + spatial_logits)
         assert torch.allclose(m(x), expected, atol=1e-6)
-    with record_attention(m) as mods:
-        m(x)
-    assert mods["spatial_attention"].last_attention.shape == (2, 1, 9, 11)
-    assert mods["channel_attention"].last_attention.shape == (2, 32, 1, 1)
+        assert m.weights(x).shape == x.shape            # one (B, C, H, W) map, a "3D attention map"
+        product = x * ca.weights(x) * sa.weights(x)     # the old reading
+        assert not torch.allclose(m(x), product, atol=1e-3)
+
+
+def test_parallel_is_not_swapped_by_accelerate():
+    from cbam_course.fast import accelerate
+    m = accelerate(torch.nn.Sequential(ParallelCBAM(16, ratio=4)), keep_memory=False)
+    assert type(m[0]) is ParallelCBAM
 
 
 @pytest.mark.parametrize("make", [lambda: OfficialCBAM(32, 8), lambda: TimmCBAM(32, rd_ratio=1 / 8),
@@ -98,6 +109,8 @@ def test_timm_rounds_the_hidden_width():
     assert timm_hidden_channels(64) == 4
     assert timm_hidden_channels(24) == 2  # the seed floors: 24 // 16 == 1
     assert timm_hidden_channels(8) == 1
+    assert timm_hidden_channels(40) == 3    # 2.5 rounds half up, as timm's make_divisible; round(2.5) == 2
+    assert timm_hidden_channels(56) == 4    # 3.5 -> 4
     assert TimmCBAM(24).channel.fc1.out_channels == 2
 
 
