@@ -39,6 +39,7 @@ __all__ = [
     "check_spatial_attention",
     "check_cbam",
     "check_se_block",
+    "check_pooling_channel_attention",
     "check_spatial_first_cbam",
     "check_channel_attention_params",
     "check_channel_descriptors",
@@ -684,6 +685,74 @@ def check_se_block(cls: type, name: str = "") -> str:
                  lambda forward, x, y: _one_weight_per_channel(x, y))
     return ("average pool -> FC C->C/r -> ReLU -> FC C/r->C -> sigmoid scales x (default ratio 16); "
             f"matches Hu et al. on {len(_CHANNEL_CASES)} sizes with known weights and biases.")
+
+
+_AVG_ONLY_MISTAKES = [
+    ("With pooling='avg' the max branch is still there: the switch is ignored. In 'avg' mode compute "
+     "sigmoid(mlp(avg)) only; 'avg+max' adds mlp(max) before the sigmoid.",
+     lambda x, w1, w2: channel_attention_reference(x, w1, w2)),
+    ("With pooling='avg' you ran the average through the MLP twice (mlp(avg) + mlp(avg)): the ablation "
+     "removes the max branch, it does not replace it with a second average.",
+     lambda x, w1, w2: x * _gate(2 * _mlp(_avg(x), w1, w2))),
+    ("With pooling='avg' only the max-pooled descriptor is used: 'avg' keeps the average branch and "
+     "drops the max branch, not the other way round.",
+     lambda x, w1, w2: x * _gate(_mlp(_max(x), w1, w2))),
+    ("With pooling='avg' your module returns the weights, not the re-weighted features: end forward "
+     "with `return x * weights`.",
+     lambda x, w1, w2: _gate(_mlp(_avg(x), w1, w2)).expand_as(x)),
+    ("With pooling='avg' there is no gate: apply torch.sigmoid to mlp(avg) before scaling x.",
+     lambda x, w1, w2: x * _mlp(_avg(x), w1, w2)[:, :, None, None]),
+    ("With pooling='avg' you added a residual (x + x * weights); return x * weights only.",
+     lambda x, w1, w2: x + x * _gate(_mlp(_avg(x), w1, w2))),
+]
+
+_BOTH_MISTAKES = [
+    ("With pooling='avg+max' only the average is used: is the test of `pooling` inverted, or does it "
+     "compare with another string? 'avg+max' is the paper's channel attention, "
+     "sigmoid(mlp(avg) + mlp(max)).",
+     lambda x, w1, w2: x * _gate(_mlp(_avg(x), w1, w2))),
+    ("With pooling='avg+max' you summed the descriptors before the MLP, mlp(avg + max): that is "
+     "close to timm's LightCBAM, a cheaper variant, not the paper's sigmoid(mlp(avg) + mlp(max)).",
+     lambda x, w1, w2: x * _gate(_mlp(_avg(x) + _max(x), w1, w2))),
+    ("With pooling='avg+max' you ran the MLP on 0.5 * avg + 0.5 * max: that is timm's LightCBAM, a "
+     "cheaper variant, not the paper's sigmoid(mlp(avg) + mlp(max)).",
+     lambda x, w1, w2: x * _gate(_mlp(0.5 * _avg(x) + 0.5 * _max(x), w1, w2))),
+] + _CHANNEL_MISTAKES
+
+
+@_checker("class")
+def check_pooling_channel_attention(cls: type, name: str = "") -> str:
+    """Check lesson 06's ablation module ``cls(in_channels, ratio=16, pooling="avg+max")``.
+
+    ``pooling="avg+max"`` (the default) must be CBAM's channel attention,
+    x * sigmoid(MLP(avg) + MLP(max)); ``pooling="avg"`` the same module without the max branch,
+    x * sigmoid(MLP(avg)). Both modes have the same shared MLP, so only the pooling differs.
+    """
+    __tracebackhide__ = True
+    describe = {"fc1": "the MLP's first layer", "fc2": "the MLP's second layer"}
+    modes = [("avg+max", channel_attention_reference, _BOTH_MISTAKES, "channel attention (avg+max)"),
+             ("avg", lambda x, w1, w2: x * _gate(_mlp(_avg(x), w1, w2)), _AVG_ONLY_MISTAKES,
+              "channel attention without the max branch, x * sigmoid(MLP(avg))"),
+             (None, channel_attention_reference, [
+                 ("Without a pooling argument your module uses the average only: make the default "
+                  "pooling='avg+max', the paper's channel attention.",
+                  lambda x, w1, w2: x * _gate(_mlp(_avg(x), w1, w2)))] + _BOTH_MISTAKES,
+              "channel attention with the default pooling, which must be 'avg+max'")]
+    for pooling, reference, mistakes, formula in modes:
+        for c, r, h, w in _CHANNEL_CASES[:3]:
+            kwargs = {"ratio": r, **({} if pooling is None else {"pooling": pooling})}
+            module, built = _build(cls, name, (c,), kwargs)
+            weights = _mlp_weights(c, r)
+            zeros = {c // r: torch.zeros(c // r), c: torch.zeros(c)}
+            x = torch.randn(3, c, h, w)
+            expected = reference(x, weights["fc1"], weights["fc2"])
+            _transplant(module, name, weights, zeros, describe, x, channels=c, ratio=r, reference=expected)
+            probes = _channel_probes if pooling != "avg" else (lambda f, x, y: _one_weight_per_channel(x, y))
+            _compare(module, name, built, x, expected, mistakes, (weights["fc1"], weights["fc2"]), formula,
+                     probes)
+    return ("pooling='avg+max' (the default) is sigmoid(MLP(avg) + MLP(max)) and pooling='avg' is "
+            "sigmoid(MLP(avg)), one shared MLP; both scale x and match the formulas on "
+            "3 sizes each with known weights.")
 
 
 # --------------------------------------------------------------------------------------------
