@@ -41,6 +41,8 @@ __all__ = [
     "check_se_block",
     "check_pooling_channel_attention",
     "check_spatial_first_cbam",
+    "check_parallel_cbam",
+    "check_cbam_basic_block",
     "check_channel_attention_params",
     "check_channel_descriptors",
     "check_spatial_descriptors",
@@ -174,6 +176,25 @@ def cbam_reference(x, w1, w2, wc):
     return spatial_attention_reference(channel_attention_reference(x, w1, w2), wc)
 
 
+def _channel_logits(x, w1, w2):
+    return (_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2))[:, :, None, None]
+
+
+def _spatial_logits(x, wc):
+    return _conv(_spatial_pool(x), wc)
+
+
+def parallel_cbam_reference(x, w1, w2, wc):
+    """Woo et al. 2018 (arXiv v2, §4.1), the parallel arrangement: both branches see x, their outputs
+    "are added and normalized with the sigmoid function": x * sigmoid(channel logits + spatial logits)."""
+    return x * torch.sigmoid(_channel_logits(x, w1, w2) + _spatial_logits(x, wc))
+
+
+def _product_of_maps(x, w1, w2, wc):
+    """Both maps computed from x, each through its own sigmoid, both multiplied into x."""
+    return channel_attention_reference(x, w1, w2) * torch.sigmoid(_spatial_logits(x, wc))
+
+
 def se_reference(x, w1, b1, w2, b2):
     """Hu et al.: x * sigmoid(FC(ReLU(FC(avgpool(x)))))."""
     return x * _gate(_mlp(_avg(x), w1, w2, b1, b2))
@@ -211,8 +232,14 @@ _CHANNEL_MISTAKES = [
     ("You added a residual (x + x * weights); channel attention returns x * weights only.",
      lambda x, w1, w2: x + channel_attention_reference(x, w1, w2)),
     ("You added the two descriptors before the MLP: mlp(avg + max). Because of the ReLU that is not "
-     "the same as mlp(avg) + mlp(max): run the MLP on each descriptor, then add.",
+     "the same as mlp(avg) + mlp(max): run the MLP on each descriptor, then add. (Pooling first is "
+     "what timm's LightCBAM does on purpose, one MLP pass on 0.5 * avg + 0.5 * max: a cheaper "
+     "variant, not the paper's channel attention.)",
      lambda x, w1, w2: x * _gate(_mlp(_avg(x) + _max(x), w1, w2))),
+    ("You ran the MLP once on 0.5 * avg + 0.5 * max: that is timm's LightCBAM (LightChannelAttn in "
+     "timm/layers/cbam.py), a deliberately cheaper variant, not the paper's channel attention. "
+     "Run the MLP on each descriptor, then add: sigmoid(mlp(avg) + mlp(max)).",
+     lambda x, w1, w2: x * _gate(_mlp(0.5 * _avg(x) + 0.5 * _max(x), w1, w2))),
     ("The MLP has no ReLU between its two layers: the seed's MLP is Linear(C, C/r) -> ReLU -> "
      "Linear(C/r, C).",
      lambda x, w1, w2: x * _gate(F.linear(F.linear(_avg(x), w1), w2) + F.linear(F.linear(_max(x), w1), w2))),
@@ -247,9 +274,12 @@ _CBAM_MISTAKES = [
     ("You applied spatial attention first: CBAM applies channel attention first, then spatial "
      "attention to its output (x = channel(x); x = spatial(x)).",
      lambda x, w1, w2, wc: channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)),
-    ("Both attentions were computed from the input x (in parallel); CBAM is sequential: the "
-     "spatial attention sees the channel-refined features.",
-     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2) * torch.sigmoid(_conv(_spatial_pool(x), wc))),
+    ("Both attentions were computed from the input x (in parallel) and both multiply it; CBAM is "
+     "sequential: the spatial attention sees the channel-refined features.",
+     _product_of_maps),
+    ("This is the paper's parallel arrangement (both branches from x, added, one sigmoid); CBAM is "
+     "sequential: channel attention first, then spatial attention on its output.",
+     parallel_cbam_reference),
     ("Only channel attention is applied: pass its output through spatial attention too.",
      lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
     ("Only spatial attention is applied: apply channel attention first.",
@@ -262,9 +292,12 @@ _SPATIAL_FIRST_MISTAKES = [
     ("This is the standard CBAM order (channel, then spatial). The variant applies spatial "
      "attention first, then channel attention to its output.",
      lambda x, w1, w2, wc: cbam_reference(x, w1, w2, wc)),
-    ("Both attentions were computed from the input x (in parallel); the variant is sequential: "
-     "the channel attention sees the spatially refined features.",
-     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2) * torch.sigmoid(_conv(_spatial_pool(x), wc))),
+    ("Both attentions were computed from the input x (in parallel) and both multiply it; the variant "
+     "is sequential: the channel attention sees the spatially refined features.",
+     _product_of_maps),
+    ("This is the paper's parallel arrangement (both branches from x, added, one sigmoid); the "
+     "variant is sequential: spatial attention first, then channel attention on its output.",
+     parallel_cbam_reference),
     ("Only spatial attention is applied: pass its output through channel attention too.",
      lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
     ("You added a residual (x + block(x)); the module returns the refined features only.",
@@ -660,6 +693,225 @@ def check_spatial_first_cbam(cls: type, name: str = "") -> str:
     _check_two_stage(cls, name, reference, _SPATIAL_FIRST_MISTAKES, "spatial-first CBAM")
     return ("spatial attention first, then channel attention on its output; matches on "
             f"{len(_CBAM_CASES)} sizes with known weights.")
+
+
+_PARALLEL_MISTAKES = [
+    ("You multiplied both sigmoid maps into x, x * Mc(x) * Ms(x). The paper adds the two branches' "
+     "outputs *before* the sigmoid (§4.1: \"added and normalized with the sigmoid function\"): "
+     "x * sigmoid(channel_logits + spatial_logits), with channel_logits = mlp(avg) + mlp(max) of "
+     "shape (B, C, 1, 1) and spatial_logits = conv([mean; max]) of shape (B, 1, H, W).",
+     _product_of_maps),
+    ("You added the two maps after their sigmoids, so weights reach up to 2: add the logits first, "
+     "then apply one sigmoid: x * sigmoid(channel_logits + spatial_logits).",
+     lambda x, w1, w2, wc: x * (torch.sigmoid(_channel_logits(x, w1, w2)) + torch.sigmoid(_spatial_logits(x, wc)))),
+    ("You averaged the two maps after their sigmoids: add the logits first, then apply one sigmoid: "
+     "x * sigmoid(channel_logits + spatial_logits).",
+     lambda x, w1, w2, wc: x * 0.5 * (torch.sigmoid(_channel_logits(x, w1, w2)) + torch.sigmoid(_spatial_logits(x, wc)))),
+    ("This is the sequential CBAM (channel, then spatial on its output). In the parallel arrangement "
+     "both branches see the input x.",
+     cbam_reference),
+    ("This is the spatial-first CBAM (spatial, then channel on its output). In the parallel "
+     "arrangement both branches see the input x.",
+     lambda x, w1, w2, wc: channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)),
+    ("The spatial branch pools the channel-refined features x * Mc(x); in the parallel arrangement "
+     "both branches pool the input x itself.",
+     lambda x, w1, w2, wc: x * torch.sigmoid(_channel_logits(x, w1, w2) + _spatial_logits(
+         channel_attention_reference(x, w1, w2), wc))),
+    ("Your module returns the attention map, not the re-weighted features: end forward with "
+     "`return x * torch.sigmoid(channel_logits + spatial_logits)`.",
+     lambda x, w1, w2, wc: torch.sigmoid(_channel_logits(x, w1, w2) + _spatial_logits(x, wc))),
+    ("There is no gate: the summed logits multiply x directly. Apply one torch.sigmoid to "
+     "channel_logits + spatial_logits.",
+     lambda x, w1, w2, wc: x * (_channel_logits(x, w1, w2) + _spatial_logits(x, wc))),
+    ("Only the channel branch is used: add the spatial branch's logits before the sigmoid.",
+     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
+    ("Only the spatial branch is used: add the channel branch's logits before the sigmoid.",
+     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+    ("You added a residual (x + x * weights); the module returns x * weights only.",
+     lambda x, w1, w2, wc: x + parallel_cbam_reference(x, w1, w2, wc)),
+]
+
+
+@_checker("class")
+def check_parallel_cbam(cls: type, name: str = "") -> str:
+    """Check lesson 04's parallel arrangement ``cls(in_channels, ratio=16, kernel_size=7)``.
+
+    Woo et al. 2018 (arXiv v2, §4.1): both branches see the input, and their outputs "are added and
+    normalized with the sigmoid function": x * sigmoid(MLP(avg) + MLP(max) + conv([mean; max])),
+    a (B, C, H, W) map from a (B, C, 1, 1) and a (B, 1, H, W) logit map.
+    """
+    __tracebackhide__ = True
+    _check_two_stage(cls, name, parallel_cbam_reference, _PARALLEL_MISTAKES,
+                     "parallel CBAM, x * sigmoid(channel logits + spatial logits)")
+    return ("both branches computed from x, their logits added (a (B, C, H, W) map) and one sigmoid; "
+            f"matches the paper's §4.1 on {len(_CBAM_CASES)} sizes with known weights.")
+
+
+# --------------------------------------------------------------------------------------------
+# CBAM in a ResNet basic block (lesson 04)
+# --------------------------------------------------------------------------------------------
+
+def _bn(t, g, b):
+    """Every BatchNorm of the checked block gets weight g, bias b, running mean 0, variance 1 (eval)."""
+    return F.batch_norm(t, torch.zeros_like(g), torch.ones_like(g), g, b, training=False, eps=1e-5)
+
+
+def basic_block_reference(x, w, stride, cbam=True):
+    """ResNet's BasicBlock with CBAM where the official code puts it (Jongchan/attention-module,
+    MODELS/model_resnet.py): relu(cbam(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x))."""
+    out = _block_branch(x, w, stride, cbam)
+    return F.relu(out + _block_shortcut(x, w, stride))
+
+
+def _block_branch(x, w, stride, cbam=True, where="after_bn2"):
+    g, b = w["bn_g"], w["bn_b"]
+    out = F.relu(_bn(F.conv2d(x, w["conv1"], stride=stride, padding=1), g, b))
+    out = F.conv2d(out, w["conv2"], padding=1)
+    if where == "before_bn2":
+        return _bn(cbam_reference(out, w["fc1"], w["fc2"], w["conv"]), g, b)
+    out = _bn(out, g, b)
+    return cbam_reference(out, w["fc1"], w["fc2"], w["conv"]) if cbam else out
+
+
+def _block_shortcut(x, w, stride):
+    if "shortcut" not in w:
+        return x
+    return _bn(F.conv2d(x, w["shortcut"], stride=stride), w["bn_g"], w["bn_b"])
+
+
+def _cbam_of(w):
+    return lambda t: cbam_reference(t, w["fc1"], w["fc2"], w["conv"])
+
+
+_BLOCK_MISTAKES = [
+    ("CBAM is applied after the addition, so it also scales the shortcut. The official code applies "
+     "it to the residual branch, after the second BatchNorm and before `out + shortcut(x)`.",
+     lambda x, w, s: F.relu(_cbam_of(w)(_block_branch(x, w, s, cbam=False) + _block_shortcut(x, w, s)))),
+    ("CBAM is applied after the final ReLU, so it also scales the shortcut. Apply it to the residual "
+     "branch, after the second BatchNorm and before the addition.",
+     lambda x, w, s: _cbam_of(w)(F.relu(_block_branch(x, w, s, cbam=False) + _block_shortcut(x, w, s)))),
+    ("CBAM is applied before the second BatchNorm; the official code applies it after bn2, just "
+     "before the addition: out = cbam(bn2(conv2(out))).",
+     lambda x, w, s: F.relu(_block_branch(x, w, s, where="before_bn2") + _block_shortcut(x, w, s))),
+    ("CBAM is not applied at all: call it on the residual branch, after the second BatchNorm and "
+     "before the addition.",
+     lambda x, w, s: basic_block_reference(x, w, s, cbam=False)),
+    ("The shortcut is missing: the block returns relu(branch + shortcut(x)), where the shortcut is x "
+     "itself, or a 1x1 convolution and BatchNorm when the shape changes.",
+     lambda x, w, s: F.relu(_block_branch(x, w, s))),
+    ("There is no ReLU after the addition: the block ends with relu(out + shortcut(x)).",
+     lambda x, w, s: _block_branch(x, w, s) + _block_shortcut(x, w, s)),
+    ("You applied a ReLU to the branch before the addition; ResNet's BasicBlock adds first, then "
+     "applies the ReLU: relu(out + shortcut(x)).",
+     lambda x, w, s: F.relu(F.relu(_block_branch(x, w, s)) + _block_shortcut(x, w, s))),
+    ("There is no ReLU between the two convolutions: out = relu(bn1(conv1(x))).",
+     lambda x, w, s: F.relu(cbam_reference(_bn(F.conv2d(_bn(F.conv2d(x, w["conv1"], stride=s, padding=1),
+                                                             w["bn_g"], w["bn_b"]), w["conv2"], padding=1),
+                                                    w["bn_g"], w["bn_b"]), w["fc1"], w["fc2"], w["conv"])
+                            + _block_shortcut(x, w, s))),
+]
+
+# (in_channels, out_channels, stride, ratio, size): identity and projection shortcuts
+_BLOCK_CASES = [(32, 32, 1, 16, 8), (16, 32, 2, 4, 9), (24, 48, 1, 8, 6), (32, 32, 1, None, 7)]
+
+
+def _block_transplant(module: nn.Module, name: str, w: dict, c_out: int, ratio: int) -> None:
+    """Known weights into the learner's block, by shape; every BatchNorm gets the same values, so
+    which BatchNorm is which does not matter (and conv1 and conv2 share one kernel when in == out)."""
+    __tracebackhide__ = True
+    bn_params = set()
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                if m.num_features != c_out or not m.affine or m.running_mean is None:
+                    raise _fail(name, f"It has a {type(m).__name__}({m.num_features}) I did not expect: the "
+                                      f"block's BatchNorms follow convolutions with out_channels={c_out} "
+                                      f"outputs (affine, with running statistics, as nn.BatchNorm2d).")
+                m.weight.copy_(w["bn_g"])
+                m.bias.copy_(w["bn_b"])
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+                m.eps = 1e-5
+                bn_params.update({id(m.weight), id(m.bias)})
+    roles = {r: w[r] for r in ("conv1", "conv2", "shortcut", "fc1", "fc2", "conv") if r in w}
+    want = {r: 1 for r in roles}
+    if roles["conv1"].shape == roles["conv2"].shape:   # in == out: one shape, two convolutions
+        del roles["conv2"]
+        want = {r: 1 for r in roles}
+        want["conv1"] = 2
+    params = [(n, p) for n, p in module.named_parameters() if id(p) not in bn_params]
+    found = ", ".join(f"{n} {tuple(p.shape)}" for n, p in module.named_parameters()) or "none"
+    diagnosis = next((d for d in (_diagnose_shape(tuple(p.shape), c_out, ratio, None) for _, p in params) if d), "")
+    counts = {r: 0 for r in roles}
+    with torch.no_grad():
+        for pname, p in params:
+            if p.dim() == 1:
+                p.zero_()                        # biases of the convolutions or the MLP: off
+                continue
+            role = next((r for r, t in roles.items() if tuple(p.shape) == tuple(t.shape)
+                         or _core_shape(p.shape) == tuple(t.shape)), None)
+            if role is None:
+                raise _fail(name, f"{diagnosis}It has a parameter I did not expect: {pname} with shape "
+                                  f"{tuple(p.shape)}. A CBAM BasicBlock has two 3x3 convolutions, a 1x1 "
+                                  f"shortcut convolution only when the shape changes, BatchNorms and one "
+                                  f"CBAM(out_channels, ratio). Your parameters: {found}.")
+            counts[role] += 1
+            p.copy_(roles[role].reshape(p.shape))
+    for role, n in counts.items():
+        if n != want[role]:
+            what = {"conv1": "3x3 convolution", "conv2": "3x3 convolution", "fc1": "CBAM's MLP first layer",
+                    "fc2": "CBAM's MLP second layer", "conv": "CBAM's spatial convolution",
+                    "shortcut": "1x1 shortcut convolution (needed when stride != 1 or the channels change)"}[role]
+            raise _fail(name, f"{diagnosis}I found {n} tensor(s) shaped like the {what} "
+                              f"{tuple(roles[role].shape)}, expected {want[role]}. Your parameters: {found}.")
+
+
+@_checker("class")
+def check_cbam_basic_block(cls: type, name: str = "") -> str:
+    """Check lesson 04's ``cls(in_channels, out_channels, stride=1, ratio=16)``: ResNet's BasicBlock
+    with CBAM on the residual branch, after the second BatchNorm, before the addition (the official
+    code, Jongchan/attention-module ``MODELS/model_resnet.py``), compared in eval mode."""
+    __tracebackhide__ = True
+    for c_in, c_out, stride, r, size in _BLOCK_CASES:
+        kwargs = {"stride": stride, **_ratio_kwargs(r)}
+        module, built = _build(cls, name, (c_in, c_out), kwargs)
+        ratio = r or 16
+        x = torch.randn(2, c_in, size, size)
+        if _still_a_stub(module, x):
+            raise _NotDone()
+        w = {"conv1": torch.randn(c_out, c_in, 3, 3) / (3 * c_in ** 0.5),
+             "conv2": torch.randn(c_out, c_out, 3, 3) / (3 * c_out ** 0.5),
+             **_mlp_weights(c_out, ratio), "conv": torch.randn(1, 2, 7, 7) / 7,
+             "bn_g": torch.rand(c_out) + 0.5, "bn_b": torch.randn(c_out) * 0.3}
+        if c_in == c_out:
+            w["conv2"] = w["conv1"]
+        if stride != 1 or c_in != c_out:
+            w["shortcut"] = torch.randn(c_out, c_in, 1, 1) / c_in ** 0.5
+        _block_transplant(module, name, w, c_out, ratio)
+        module.eval()
+        expected = basic_block_reference(x, w, stride)
+        y = _forward(module, built, x)
+        if not isinstance(y, torch.Tensor) or y.shape != expected.shape:
+            raise _fail(name, f"{built}.forward(x) returned {_shape(y)} for an input of shape "
+                              f"{tuple(x.shape)}; expected {tuple(expected.shape)}: the first convolution "
+                              f"and the shortcut take the stride, out_channels sets the channels.")
+        if _close(y, expected):
+            continue
+        if module.training:
+            raise _fail(name, "forward switched the module to training mode (model.train()); leave "
+                              "the mode to the caller.")
+        for hint, wrong in _BLOCK_MISTAKES:
+            if _close(y, wrong(x, w, stride)):
+                raise _fail(name, hint)
+        err = (y - expected).abs().max().item()
+        raise _fail(name, f"Its output differs from the official code's BasicBlock with CBAM by up to "
+                          f"{err:.3g} ({built}, input {tuple(x.shape)}, eval mode, your weights replaced "
+                          f"by known ones). None of the usual mistakes explains it. Write forward as: "
+                          f"out = relu(bn1(conv1(x))); out = bn2(conv2(out)); out = cbam(out); "
+                          f"return relu(out + shortcut(x)).")
+    return ("conv-BN-ReLU, conv-BN, CBAM on the residual branch, then relu(out + shortcut(x)), with "
+            f"identity and projection shortcuts and strides 1 and 2; matches the official code's "
+            f"placement on {len(_BLOCK_CASES)} blocks with known weights (eval mode).")
 
 
 @_checker("class")

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import cbam_course
-from cbam_course.variants import SpatialFirstCBAM
+from cbam_course.variants import ParallelCBAM, SpatialFirstCBAM
 
 
 # ---------------------------------------------------------------- channel attention, right
@@ -186,6 +186,13 @@ class CASumBeforeMLP(_CA):
         return x * torch.sigmoid(self.mlp(self.avg(x) + self.max(x)))[:, :, None, None]
 
 
+class CALightTimm(_CA):
+    """timm's LightChannelAttn: one MLP pass on 0.5 * avg + 0.5 * max."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.mlp(0.5 * self.avg(x) + 0.5 * self.max(x)))[:, :, None, None]
+
+
 class CALayersInForward(nn.Module):
     """Creates its layers inside forward, so they are not registered (and change every call)."""
 
@@ -236,6 +243,8 @@ WRONG_CHANNEL = [
     (CARatioIgnored, "ratio was ignored"),
     (CAFixedRatio, "ratio was ignored"),
     (CASumBeforeMLP, "added the two descriptors before the MLP"),
+    (CASumBeforeMLP, "timm's LightCBAM"),
+    (CALightTimm, "timm's LightCBAM"),
     (CALayersInForward, "not inside forward"),
     (CAWeightedAvgTwice, "only the max-pooled descriptor changes"),
     (CANoAvgPool, "the same at every position"),
@@ -442,6 +451,177 @@ WRONG_SPATIAL_FIRST = [
 ]
 
 
+# ---------------------------------------------------------------- the parallel arrangement (paper §4.1)
+
+class ParallelFromScratch(nn.Module):
+    """1x1 convolutions for the MLP, a raw kernel, logits added before one sigmoid."""
+
+    def __init__(self, in_channels, ratio=16, kernel_size=7):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(in_channels, in_channels // ratio, 1, bias=False), nn.ReLU(),
+                                 nn.Conv2d(in_channels // ratio, in_channels, 1, bias=False))
+        self.kernel = nn.Parameter(torch.randn(1, 2, kernel_size, kernel_size) * 0.1)
+
+    def forward(self, x):
+        a = self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True))
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        b = F.conv2d(pooled, self.kernel, padding=self.kernel.shape[-1] // 2)
+        return x * torch.sigmoid(a + b)
+
+
+class _ParallelParts(cbam_course.CBAM):
+    def logits(self, x):
+        ca, sa = self.channel_attention, self.spatial_attention
+        a = (ca.fc(x.mean((2, 3))) + ca.fc(x.amax((2, 3))))[:, :, None, None]
+        b = sa.conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))
+        return a, b
+
+
+class ParallelSigmoidEach(_ParallelParts):
+    def forward(self, x):
+        a, b = self.logits(x)
+        return x * (torch.sigmoid(a) + torch.sigmoid(b))
+
+
+class ParallelSpatialFromRefined(_ParallelParts):
+    def forward(self, x):
+        a, _ = self.logits(x)
+        _, b = self.logits(x * torch.sigmoid(a))
+        return x * torch.sigmoid(a + b)
+
+
+class ParallelReturnsMap(_ParallelParts):
+    def forward(self, x):
+        a, b = self.logits(x)
+        return torch.sigmoid(a + b)
+
+
+class ParallelResidual(_ParallelParts):
+    def forward(self, x):
+        a, b = self.logits(x)
+        return x + x * torch.sigmoid(a + b)
+
+
+RIGHT_PARALLEL = [ParallelCBAM, ParallelFromScratch]
+WRONG_PARALLEL = [
+    (CBAMParallel, "x * Mc(x) * Ms(x)"),
+    (ParallelSigmoidEach, "after their sigmoids"),
+    (cbam_course.CBAM, "sequential CBAM"),
+    (SpatialFirstCBAM, "spatial-first"),
+    (ParallelSpatialFromRefined, "channel-refined"),
+    (ParallelReturnsMap, "returns the attention map"),
+    (ParallelResidual, "residual"),
+]
+
+
+# ---------------------------------------------------------------- CBAM in a ResNet BasicBlock
+
+class BlockLikeLesson(nn.Module):
+    """Lesson 04's CBAMBasicBlock: the official placement."""
+
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.cbam = cbam_course.CBAM(out_channels, ratio)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def branch(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+
+    def forward(self, x):
+        return torch.relu(self.cbam(self.branch(x)) + self.shortcut(x))
+
+
+class BlockOfficialStyle(nn.Module):
+    """As the official code writes it: a `downsample` that may be None, in-place ReLU, out += residual,
+    the learner's own CBAM parts."""
+
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True), nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels))
+        self.attention = CBAMOwnParts(out_channels, ratio)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                            nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.attention(self.body(x))
+        out += residual
+        return F.relu(out, inplace=True)
+
+
+class BlockCBAMAfterAdd(BlockLikeLesson):
+    def forward(self, x):
+        return torch.relu(self.cbam(self.branch(x) + self.shortcut(x)))
+
+
+class BlockCBAMAfterReLU(BlockLikeLesson):
+    def forward(self, x):
+        return self.cbam(torch.relu(self.branch(x) + self.shortcut(x)))
+
+
+class BlockCBAMBeforeBN2(BlockLikeLesson):
+    def forward(self, x):
+        out = self.bn2(self.cbam(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return torch.relu(out + self.shortcut(x))
+
+
+class BlockNoCBAM(BlockLikeLesson):
+    def forward(self, x):
+        return torch.relu(self.branch(x) + self.shortcut(x))
+
+
+class BlockNoShortcut(BlockLikeLesson):
+    def forward(self, x):
+        return torch.relu(self.cbam(self.branch(x)))
+
+
+class BlockNoFinalReLU(BlockLikeLesson):
+    def forward(self, x):
+        return self.cbam(self.branch(x)) + self.shortcut(x)
+
+
+class BlockReLUBeforeAdd(BlockLikeLesson):
+    def forward(self, x):
+        return torch.relu(torch.relu(self.cbam(self.branch(x))) + self.shortcut(x))
+
+
+class BlockStrideIgnored(BlockLikeLesson):
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
+        super().__init__(in_channels, out_channels, 1, ratio)
+
+
+class BlockRatioIgnored(BlockLikeLesson):
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
+        super().__init__(in_channels, out_channels, stride, ratio)
+        self.cbam = cbam_course.CBAM(out_channels, 16)
+
+
+RIGHT_BLOCK = [BlockLikeLesson, BlockOfficialStyle]
+WRONG_BLOCK = [
+    (BlockCBAMAfterAdd, "after the addition"),
+    (BlockCBAMAfterReLU, "after the final ReLU"),
+    (BlockCBAMBeforeBN2, "before the second BatchNorm"),
+    (BlockNoCBAM, "not applied at all"),
+    (BlockNoShortcut, "shortcut is missing"),
+    (BlockNoFinalReLU, "no ReLU after the addition"),
+    (BlockReLUBeforeAdd, "ReLU to the branch before the addition"),
+    (BlockStrideIgnored, "take the stride"),
+    (BlockRatioIgnored, "ratio was ignored"),
+]
+
+
 # ---------------------------------------------------------------- SE
 
 class SEConvNoBias(nn.Module):
@@ -546,6 +726,21 @@ class StubForward(nn.Module):
         super().__init__()
 
     def forward(self, x):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+class StubBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
+        super().__init__()
+
+    def forward(self, x):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+class StubBlockInit(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1, ratio=16):
         # YOUR CODE HERE
         raise NotImplementedError()
 

@@ -35,6 +35,8 @@ MODULE_CASES = {
     "cbam": (checks.check_cbam, li.RIGHT_CBAM, li.WRONG_CBAM),
     "spatial_first": (checks.check_spatial_first_cbam, li.RIGHT_SPATIAL_FIRST, li.WRONG_SPATIAL_FIRST),
     "se": (checks.check_se_block, li.RIGHT_SE, li.WRONG_SE),
+    "parallel": (checks.check_parallel_cbam, li.RIGHT_PARALLEL, li.WRONG_PARALLEL),
+    "block": (checks.check_cbam_basic_block, li.RIGHT_BLOCK, li.WRONG_BLOCK),
 }
 RIGHT = [(k, impl) for k, (_, right, _) in MODULE_CASES.items() for impl in right]
 WRONG = [(k, impl, hint) for k, (_, _, wrong) in MODULE_CASES.items() for impl, hint in wrong]
@@ -51,7 +53,7 @@ def test_wrong_module_gets_hint(kind, impl, hint):
 
 
 ALL_CHECKS = [checks.check_channel_attention, checks.check_spatial_attention, checks.check_cbam,
-              checks.check_spatial_first_cbam, checks.check_se_block]
+              checks.check_spatial_first_cbam, checks.check_se_block, checks.check_parallel_cbam]
 FUNCTION_CHECKS = [checks.check_channel_attention_params, checks.check_channel_descriptors,
                    checks.check_spatial_descriptors, checks.check_train_step, checks.check_evaluate]
 
@@ -63,6 +65,23 @@ def test_stub_class_is_not_done_without_raising(check, stub, capsys):
     out = capsys.readouterr().out.strip()
     assert out == (f"✘ not done yet: {stub.__name__} still raises NotImplementedError — "
                    f"fill in the cells marked YOUR CODE HERE")
+
+
+@pytest.mark.parametrize("stub", [li.StubBlock, li.StubBlockInit], ids=lambda s: s.__name__)
+def test_stub_block_is_not_done_without_raising(stub, capsys):
+    assert checks.check_cbam_basic_block(stub) is False
+    assert capsys.readouterr().out.startswith(f"✘ not done yet: {stub.__name__} still raises NotImplementedError")
+
+
+def test_the_parallel_reference_is_the_packages_parallel_cbam():
+    """The checker's formula and cbam_course.variants.ParallelCBAM are one definition (paper §4.1)."""
+    from cbam_course.variants import ParallelCBAM
+    torch.manual_seed(0)
+    m = ParallelCBAM(32, ratio=8, kernel_size=5)
+    x = torch.randn(2, 32, 6, 7)
+    w1, w2 = m.channel_attention.fc[0].weight, m.channel_attention.fc[2].weight
+    with torch.no_grad():
+        torch.testing.assert_close(checks.parallel_cbam_reference(x, w1, w2, m.spatial_attention.conv.weight), m(x))
 
 
 @pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)
