@@ -10,13 +10,22 @@ LESSONS = (
     "01_concepts", "02_channel_attention", "03_spatial_attention",
     "04_cbam", "05_cifar10_training", "06_se_comparison",
 )
+# Optional appendices: in notebooks/ only, tested by nbval like the lessons, no exercise.
+APPENDICES = ("04a_appendix_official_and_timm",)
 NOTEBOOKS = sorted(p for f in FOLDERS for p in (ROOT / f).glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_every_lesson_is_in_every_folder(folder):
     present = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
-    assert present == set(LESSONS), f"{folder}/ should hold exactly {LESSONS}, has {sorted(present)}"
+    expected = set(LESSONS) | (set(APPENDICES) if folder == "notebooks" else set())
+    assert present == expected, f"{folder}/ should hold exactly {sorted(expected)}, has {sorted(present)}"
+
+
+def test_appendices_sort_after_their_lesson():
+    for name in APPENDICES:
+        lesson = next(stem for stem in LESSONS if stem[:2] == name[:2])
+        assert sorted([lesson, name]) == [lesson, name], f"{name} should sort after {lesson}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -31,5 +40,6 @@ def test_notebook_is_committed_clean(path):
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
 def test_lesson_has_objectives_summary_and_references(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown").lower()
-    for needed in ("objectives", "summary", "references", "exercises/"):
+    last = "no exercise" if path.stem in APPENDICES else "exercises/"
+    for needed in ("objectives", "summary", "references", last):
         assert needed in text, f"{path.name} has no '{needed}' in its text"
