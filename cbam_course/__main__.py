@@ -1,6 +1,7 @@
-"""Command line: ``python -m cbam_course {train,bench,grade} ...``.
+"""Command line: ``python -m cbam_course {train,prepare,bench,grade} ...``.
 
 - ``train``: train a network on CIFAR-10 or the stand-in (``cbam_course/train/cli.py``);
+- ``prepare``: train every run lessons 05 and 06 show into the run store (``cbam_course/train/prepare.py``);
 - ``bench``: the benchmarks behind the speed claims (``cbam_course/fast/bench.py``);
 - ``grade``: grade a class's exercise notebooks into a gradebook (``cbam_course/grading/grade.py``).
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m cbam_course {train,bench,grade} ...  (add --help after a command for its options)"
+USAGE = "usage: python -m cbam_course {train,prepare,bench,grade} ...  (add --help after a command for its options)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from .train.cli import train_main
 
         return train_main(rest)
+    if command == "prepare":
+        from .train.prepare import prepare_main
+
+        return prepare_main(rest)
     if command == "bench":
         from .fast.bench import main as bench_main
 

@@ -1,0 +1,494 @@
+"""The run store: each training run of lessons 05 and 06 is trained once, then loaded.
+
+A run is named by what determines it (:class:`RunSpec`): the network (attention, width), the
+recipe (its whole ``to_dict()``), the profile and its budgets (epochs, seconds, steps), the random
+seed, the data (CIFAR-10 or the stand-in), and :data:`MODEL_VERSION`. A canonical JSON of that is
+hashed, and the run lives in ``<store>/<profile>/<attention>-w<width>-seed<seed>-<hash8>/``:
+``checkpoint.pt`` and ``metrics.json`` (written by the Trainer after every epoch) and
+``manifest.json`` (the identity, each file's sha256, the machine, the wall time, the date, and
+``finished``). :func:`fetch_run` looks a run up and loads it, or trains it (resuming an
+interrupted one) and stores it.
+
+Where the store is: ``$CBAM_COURSE_RUNS`` if set, else ``runs/`` at the repository root when the
+package runs from a source checkout (so a lesson finds it whatever its working folder), else
+``runs/`` under the per-user cache folder. A read-only store is only read: what it lacks is
+trained into the per-user folder (``$XDG_CACHE_HOME/cbam_course/runs``, default
+``~/.cache/cbam_course/runs``), and the lesson says so.
+
+Nothing wrong is loaded quietly: a missing or damaged file, a checksum that does not match, a
+partial run in a read-only store, a run of another model version, a manifest that does not parse
+and a checkpoint that is not one each raise :class:`RunStoreError`, whose message says what is
+wrong and what to do (a notebook shows only that message, not a traceback).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import stat
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..models import AttentionCNN
+from ..runtime import get_device
+from .checkpoints import (CHECKPOINT_NAME, METRICS_NAME, CheckpointError, atomic_write_text, check_compatible,
+                          load_checkpoint)
+from .data import ImageSet
+from .history import History
+from .recipes import Profile, Recipe, get_profile, get_recipe
+
+__all__ = ["MODEL_VERSION", "RUNS_ENV", "MANIFEST_NAME", "RunStoreError", "RunInterrupted", "RunSpec",
+           "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
+
+MODEL_VERSION = 1
+"""The version of what a stored run means. Bump it when a change makes old runs wrong (the
+network, the training loop, the data pipeline, how a recipe is applied): every stored run then
+stops matching, and the lessons say that the store must be prepared again."""
+
+RUNS_ENV = "CBAM_COURSE_RUNS"
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "cbam_course.run/1"
+_FILES = (CHECKPOINT_NAME, METRICS_NAME)
+
+
+class RunStoreError(RuntimeError):
+    """A stored run that cannot be used: damaged, partial, of another model version, or not a
+    run at all. The message says what is wrong and what to do; a notebook shows just that."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython: the message, not a traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Training was stopped (Ctrl-C, Jupyter's stop button); the run is kept to resume."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"Interrupted: {self}"]
+
+
+# ----------------------------------------------------------------------------------------------
+# identity
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-able and stable: tuples become lists, an infinite budget becomes None (no budget)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def data_identity(train: ImageSet, test: ImageSet) -> dict:
+    """What identifies the data of a run: CIFAR-10 or the stand-in, its sizes, and a fingerprint
+    of its pixels and labels (every 97th image, all labels). A stand-in's description (sizes and
+    seed) is part of it; CIFAR-10's is not, because it names the folder the images were read
+    from, which differs between the machine that prepared a store and a class's hub."""
+    h = hashlib.sha256()
+    for part in (train, test):
+        h.update(part.labels.to(torch.int64).contiguous().numpy().tobytes())
+        h.update(part.images[::97].contiguous().numpy().tobytes())
+    return {"kind": "standin" if train.is_standin else "cifar10", "n_train": len(train), "n_test": len(test),
+            "description": [train.description, test.description] if train.is_standin else "CIFAR-10",
+            "fingerprint": h.hexdigest()[:16]}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run; equal specs name the same stored run."""
+
+    attention: str
+    width: int
+    recipe: dict
+    profile: str
+    epochs: int
+    time_budget: float | None
+    max_steps: int | None
+    seed: int
+    data: dict
+    model_version: int = MODEL_VERSION
+
+    def identity(self) -> dict:
+        """The identity as canonical JSON-able data (what is hashed, and kept in the manifest)."""
+        return _canonical(asdict(self))
+
+    @property
+    def run_id(self) -> str:
+        """sha256 of the canonical JSON of :meth:`identity` (sorted keys, no spaces)."""
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
+    def folder_name(self) -> str:
+        """Readable, and unique by its hash: ``cbam-w32-seed0-1a2b3c4d``."""
+        return f"{self.attention}-w{self.width}-seed{self.seed}-{self.run_id[:8]}"
+
+    def describe(self) -> str:
+        return f"attention={self.attention!r}, width {self.width}, seed {self.seed}, profile {self.profile!r}"
+
+
+def make_spec(attention: str, *, profile: Profile | str | None = None, recipe: Recipe | str | None = None,
+              width: int | None = None, epochs: int | None = None, time_budget: float | None = None,
+              max_steps: int | None = None, seed: int = 0,
+              data: tuple[ImageSet, ImageSet]) -> RunSpec:
+    """The :class:`RunSpec` of the run :func:`~cbam_course.train.train_model` would train with
+    these arguments: defaults are filled in from the profile exactly as ``train_model`` does."""
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    recipe_obj = get_recipe(recipe or profile.recipe)
+    budget = time_budget if time_budget is not None else profile.time_budget
+    steps = max_steps if max_steps is not None else profile.max_steps
+    return RunSpec(attention=attention, width=int(width or profile.width), recipe=recipe_obj.to_dict(),
+                   profile=profile.name, epochs=int(epochs or profile.epochs),
+                   time_budget=None if budget is None or not math.isfinite(budget) else float(budget),
+                   max_steps=None if steps is None else int(steps), seed=int(seed),
+                   data=data_identity(*data))
+
+
+# ----------------------------------------------------------------------------------------------
+# where the store is
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cbam_course" / "runs"
+
+
+def default_store_root() -> Path:
+    """``$CBAM_COURSE_RUNS``; else ``runs/`` at the repository root in a source checkout (found
+    from the package, not the working folder: lessons run in ``notebooks/``); else the per-user
+    cache folder (an installed package has no repository)."""
+    if os.environ.get(RUNS_ENV, "").strip():
+        return Path(os.environ[RUNS_ENV].strip()).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file() and (repo / "cbam_course").is_dir():
+        return repo / "runs"
+    return _cache_root()
+
+
+def _writable(path: Path) -> bool:
+    """True if runs can be written under ``path``: its nearest existing folder is writable and has
+    a write permission bit (a folder chmod-ed read-only counts as read-only even for root)."""
+    p = path
+    while not p.exists():
+        if p.parent == p:
+            return False
+        p = p.parent
+    return p.is_dir() and os.access(p, os.W_OK) and bool(p.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine() -> dict:
+    device = get_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    return {"host": platform.node(), "platform": platform.platform(), "device": device.type, "name": name,
+            "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+
+
+# ----------------------------------------------------------------------------------------------
+# a stored run
+
+
+@dataclass
+class StoredRun:
+    """A finished run, loaded from the store (or just trained into it): what lessons use in
+    place of a Trainer (``.model``, ``.history``, ``.step``, ``.epoch``)."""
+
+    spec: RunSpec
+    folder: Path
+    model: AttentionCNN
+    history: History
+    step: int
+    epoch: int
+    steps_per_epoch: int
+    manifest: dict = field(repr=False)
+    trained: bool = False   # True when this call trained (some of) it, False when it was only loaded
+
+    @property
+    def test_acc(self) -> float:
+        """The final test accuracy (%): the test measured once at the end, or, for a run whose
+        history has no such record, its last epoch's test accuracy."""
+        final = getattr(self.history, "final_test_acc", None)
+        return float(final) if final is not None else float(self.history.column("test_acc")[-1])
+
+
+def _what_to_do(folder: Path, writable: bool, profile: str) -> str:
+    if writable:
+        return (f"Delete the folder {folder} and run again to train this run afresh "
+                f"(or `python -m cbam_course prepare --profile {profile}` to prepare the whole store).")
+    return (f"This store is read-only: ask whoever prepared it to run `python -m cbam_course prepare "
+            f"--profile {profile}` again and replace it, or set {RUNS_ENV} to a writable folder to train your own.")
+
+
+class RunStore:
+    """A store of runs under ``root`` (default :func:`default_store_root`). A read-only root is
+    only read; runs it lacks go to ``fallback`` (the per-user cache folder)."""
+
+    def __init__(self, root: str | os.PathLike | None = None, fallback: str | os.PathLike | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_store_root()
+        self.fallback = Path(fallback) if fallback is not None else _cache_root()
+
+    @property
+    def writable(self) -> bool:
+        return _writable(self.root)
+
+    def folder(self, spec: RunSpec, root: Path | None = None) -> Path:
+        return (root or self.root) / spec.profile / spec.folder_name
+
+    def places(self) -> list[Path]:
+        """The roots looked in, in order: the store, then the per-user folder if it differs."""
+        return [self.root] + ([self.fallback] if self.fallback.resolve() != self.root.resolve() else [])
+
+    def write_root(self) -> Path:
+        """Where a missing run is trained: the store if writable, else the per-user folder."""
+        return self.root if self.writable else self.fallback
+
+    # -- checking --
+    def read_manifest(self, folder: Path, spec: RunSpec, writable: bool) -> dict | None:
+        """The manifest of ``folder``, checked against ``spec``; None when the folder holds nothing.
+        Raises :class:`RunStoreError` for a manifest that does not parse, another model version
+        or another identity. A partial run comes back with ``finished`` false."""
+        todo = _what_to_do(folder, writable, spec.profile)
+        path = folder / MANIFEST_NAME
+        if not path.is_file():
+            if any((folder / name).exists() for name in _FILES):
+                return {"finished": False, "files": {}}
+            return None
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+        except (ValueError, UnicodeDecodeError) as err:
+            raise RunStoreError(f"The manifest {path} does not parse ({type(err).__name__}: "
+                                f"{str(err)[:100]}), so this run cannot be trusted. {todo}") from None
+        version = manifest.get("model_version")
+        if version != MODEL_VERSION:
+            raise RunStoreError(
+                f"The run in {folder} comes from model version {version} of the course, and this one "
+                f"is version {MODEL_VERSION}: its numbers no longer describe this code. {todo}")
+        if manifest.get("run_id") != spec.run_id:
+            raise RunStoreError(f"The manifest {path} describes another run than its folder's name "
+                                f"says (was the folder renamed or copied over?). {todo}")
+        return manifest
+
+    def check_files(self, folder: Path, manifest: dict, spec: RunSpec, writable: bool) -> None:
+        """Raise :class:`RunStoreError` unless every file the manifest lists is there, with its sha256."""
+        todo = _what_to_do(folder, writable, spec.profile)
+        files = manifest.get("files") or {}
+        for name in _FILES:
+            if name not in files:
+                raise RunStoreError(f"The manifest of {folder} lists no {name}: the run is incomplete. {todo}")
+            path = folder / name
+            if not path.is_file():
+                raise RunStoreError(f"{path} is missing: the run is incomplete. {todo}")
+            if _sha256(path) != files[name].get("sha256"):
+                raise RunStoreError(f"{path} is damaged: its checksum (sha256) does not match the one "
+                                    f"recorded when the run was stored. {todo}")
+
+    def find_other_versions(self, spec: RunSpec) -> list[Path]:
+        """Stored runs that match ``spec`` in all but the model version."""
+        found = []
+        for root in self.places():
+            for manifest in (root / spec.profile).glob(f"{spec.attention}-w{spec.width}-seed{spec.seed}-*/{MANIFEST_NAME}"):
+                try:
+                    identity = json.loads(manifest.read_text(encoding="utf-8")).get("identity") or {}
+                except (ValueError, OSError, UnicodeDecodeError):
+                    continue
+                if identity.get("model_version") != MODEL_VERSION and \
+                        {**identity, "model_version": MODEL_VERSION} == spec.identity():
+                    found.append(manifest.parent)
+        return found
+
+    def load(self, folder: Path, manifest: dict, spec: RunSpec, device: str | torch.device | None = None,
+             writable: bool = False) -> StoredRun:
+        """Load a finished, checked run: the network (weights only), its history and step counts."""
+        todo = _what_to_do(folder, writable, spec.profile)
+        try:
+            ckpt = load_checkpoint(folder / CHECKPOINT_NAME)
+            num_classes = int(((ckpt.get("config") or {}).get("model") or {}).get("num_classes", 10))
+            model = AttentionCNN(num_classes=num_classes, attention=spec.attention, width=spec.width)
+            check_compatible(ckpt, model, folder / CHECKPOINT_NAME)
+            model.load_state_dict(ckpt["model"])
+            history = History.from_dict(ckpt["history"])
+            step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
+        except CheckpointError as err:
+            raise RunStoreError(f"The checkpoint of the stored run {folder} cannot be used: "
+                                f"{' '.join(str(err).split())} {todo}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise RunStoreError(f"{folder / CHECKPOINT_NAME} is not a checkpoint of this run "
+                                f"({type(err).__name__}: {str(err)[:120]}). {todo}") from None
+        model = model.to(torch.device(device) if device is not None else get_device()).eval()
+        return StoredRun(spec, folder, model, history, step, epoch,
+                         int(manifest.get("steps_per_epoch") or 0), manifest)
+
+    # -- writing --
+    def write_manifest(self, folder: Path, spec: RunSpec, *, finished: bool, wall_seconds: float = 0.0,
+                       steps_per_epoch: int = 0, extra: dict | None = None) -> dict:
+        """Write ``manifest.json`` atomically: the identity, and once finished each file's sha256,
+        the machine, the wall time and the date."""
+        manifest = {"format": MANIFEST_FORMAT, "model_version": MODEL_VERSION, "run_id": spec.run_id,
+                    "identity": spec.identity(), "finished": finished}
+        if finished:
+            manifest.update(
+                files={name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
+                       for name in _FILES},
+                machine=_machine(), wall_seconds=round(wall_seconds, 2),
+                date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                steps_per_epoch=steps_per_epoch, **(extra or {}))
+        atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        return manifest
+
+
+# ----------------------------------------------------------------------------------------------
+# look up, else train
+
+
+def _shown(path: Path) -> str:
+    """A path as a learner can find it: relative to the working folder when that is short."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if rel.count("..") <= 1 else str(path)
+
+
+def _loaded_message(run: StoredRun) -> str:
+    m = run.manifest
+    when = str(m.get("date", "?"))[:10]
+    machine = (m.get("machine") or {}).get("name") or (m.get("machine") or {}).get("device", "?")
+    minutes = float(m.get("wall_seconds") or 0) / 60
+    return (f"{run.spec.attention}, seed {run.spec.seed}: loaded from the run store, not trained: "
+            f"{_shown(run.folder)} (trained {when} on {machine}, {minutes:.1f} min). "
+            f"To train it afresh, delete that folder and run this again.")
+
+
+def _finished(trainer: Any, spec: RunSpec) -> bool:
+    """Whether ``train_model`` returned because the run ended (not because it was interrupted)."""
+    history = trainer.history
+    if hasattr(history, "test"):  # the Trainer records the final test once a run ends
+        return history.test is not None
+    partial = getattr(trainer, "_partial", {}) or {}
+    if partial.get("steps") or partial.get("trained"):
+        return False
+    return (trainer.epoch >= trainer.target_epochs or spec.time_budget is not None
+            or (spec.max_steps is not None and trainer.step >= spec.max_steps))
+
+
+def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
+              recipe: Recipe | str | None = None, width: int | None = None, epochs: int | None = None,
+              time_budget: float | None = None, max_steps: int | None = None, seed: int = 0,
+              data: tuple[ImageSet, ImageSet] | None = None, data_root: str | os.PathLike | None = None,
+              store: RunStore | str | os.PathLike | None = None, device: str | torch.device | None = None,
+              progress: bool = True, live_plot: bool | None = None, verbose: bool = True) -> StoredRun:
+    """The run :func:`~cbam_course.train.train_model` would train with these arguments, from the
+    run store if it is there (loaded, not trained, and said so), else trained and stored.
+
+    An interrupted run in a writable store resumes where it stopped. A read-only store is never
+    written to: a run it lacks is trained into the per-user folder (``RunStore.fallback``).
+    Raises :class:`RunStoreError` for a stored run that cannot be trusted (the message says what
+    to do) and :class:`RunInterrupted` when training is stopped (run it again to resume).
+    """
+    from .run import load_profile_data, train_model
+
+    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    if data is None:
+        data = load_profile_data(profile, data_root, seed)
+    spec = make_spec(attention, profile=profile, recipe=recipe, width=width, epochs=epochs,
+                     time_budget=time_budget, max_steps=max_steps, seed=seed, data=data)
+    say = print if verbose else (lambda *a, **k: None)
+    resume_in = None
+    for root in store.places():
+        folder = store.folder(spec, root)
+        writable = _writable(folder)
+        manifest = store.read_manifest(folder, spec, writable)
+        if manifest is None:
+            continue
+        if manifest.get("finished"):
+            store.check_files(folder, manifest, spec, writable)
+            run = store.load(folder, manifest, spec, device, writable)
+            say(_loaded_message(run))
+            return run
+        if not writable:
+            raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
+                                f"copied. {_what_to_do(folder, False, spec.profile)}")
+        resume_in = folder
+        break
+    if resume_in is None:
+        old = store.find_other_versions(spec)
+        if old:
+            raise RunStoreError(
+                f"The store holds this run from another model version of the course ({old[0]}), not from "
+                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
+                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+    folder = resume_in or store.folder(spec, store.write_root())
+    if not _writable(folder):
+        raise RunStoreError(f"Run {spec.describe()} is not in the store {store.root}, and neither it nor "
+                            f"{store.fallback} can be written to: set {RUNS_ENV} to a writable folder.")
+    if store.write_root() != store.root and resume_in is None:
+        say(f"The run store {_shown(store.root)} is read-only and lacks {spec.describe()}: "
+            f"training it into your own folder {_shown(folder)} instead.")
+    return _train_into(folder, spec, store, profile, data, resume=resume_in is not None, device=device,
+                       progress=progress, live_plot=live_plot, say=say, train_model=train_model)
+
+
+def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, data: tuple[ImageSet, ImageSet],
+                *, resume: bool, device, progress: bool, live_plot: bool | None, say, train_model) -> StoredRun:
+    """Train (or resume) ``spec`` in ``folder``, then write its finished manifest and load it back."""
+    budget, steps, spent = spec.time_budget, spec.max_steps, 0.0
+    if resume:
+        try:
+            ckpt = load_checkpoint(folder / CHECKPOINT_NAME)
+            done_steps = int(ckpt["step"])
+            spent = float(sum(e.get("seconds", 0.0) for e in ckpt["history"]["epochs"]))
+            spent += float((ckpt.get("partial") or {}).get("seconds", 0.0))
+        except (CheckpointError, KeyError, TypeError, ValueError) as err:
+            raise RunStoreError(f"The unfinished run in {folder} cannot be resumed ({' '.join(str(err).split())[:200]}). "
+                                f"Delete that folder and run again to train it afresh.") from None
+        say(f"{spec.attention}, seed {spec.seed}: resuming the unfinished run in {_shown(folder)} "
+            f"({done_steps} steps done).")
+        steps = None if steps is None else max(1, steps - done_steps)
+        budget = None if budget is None else max(1.0, budget - spent)
+    else:
+        store.write_manifest(folder, spec, finished=False)
+        say(f"{spec.attention}, seed {spec.seed}: training (not in the run store yet); it will be stored in "
+            f"{_shown(folder)}.")
+    started = time.perf_counter()
+    trainer = train_model(spec.attention, profile=profile, recipe=get_recipe(Recipe.from_dict(spec.recipe)),
+                          epochs=spec.epochs, width=spec.width, data=data, out_dir=folder, resume=resume,
+                          seed=spec.seed, time_budget=budget if budget is not None else math.inf,
+                          max_steps=steps, device=device, progress=progress, live_plot=live_plot)
+    if not _finished(trainer, spec):
+        raise RunInterrupted(f"training stopped after {trainer.step} steps; the run is kept unfinished in "
+                             f"{_shown(folder)}: run this again to resume it.")
+    manifest = store.write_manifest(folder, spec, finished=True, wall_seconds=spent + time.perf_counter() - started,
+                                    steps_per_epoch=len(trainer.train_loader),
+                                    extra={"steps": trainer.step, "epochs": trainer.epoch})
+    run = store.load(folder, manifest, spec, device, writable=True)
+    run.trained = True
+    return run
