@@ -33,7 +33,7 @@ def test_train_resume_and_refuse_a_damaged_checkpoint(tmp_path):
     grown = json.loads((out / "metrics.json").read_text())["epochs"]
     assert [e["epoch"] for e in grown] == [1, 2]
     assert grown[0] == metrics["epochs"][0]  # the first epoch's record is kept as it was
-    assert set(grown[1]) >= {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+    assert set(grown[1]) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
 
     blob = (out / "checkpoint.pt").read_bytes()
     (out / "checkpoint.pt").write_bytes(blob[: len(blob) // 3])

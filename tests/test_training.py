@@ -91,7 +91,10 @@ def test_history_round_trips_and_plots(tmp_path):
     assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h
     h.to_json(tmp_path / "h.json")
     assert History.from_json(tmp_path / "h.json") == h
-    assert h.test_acc == [25.0] and h.train_loss == [2.1]
+    assert h.eval_acc == [25.0] and h.eval_split == "test" and h.train_loss == [2.1]
+    assert h.final_test_acc is None  # no final test yet
+    h.test = {"loss": 1.9, "acc": 26.0, "tta_acc": None}
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h and h.final_test_acc == 26.0
     fig = h.plot_iterations()
     ax = fig.axes[0]
     assert ax.get_title() and ax.get_xlabel() == "Iteration" and ax.get_ylabel() == "Loss"
@@ -149,16 +152,84 @@ def test_resume_after_an_epoch_and_after_an_interrupt_is_exact(standin, tmp_path
     finished = _trainer(standin, seed=7, checkpoint_path=tmp_path / "b.pt").resume()
     finished.fit(2)
     assert finished.history.iter_losses == straight.history.iter_losses
-    assert [e["test_acc"] for e in finished.history.epochs] == straight.history.test_acc
+    assert [e["val_acc"] for e in finished.history.epochs] == straight.history.eval_acc
+    assert finished.history.test == straight.history.test
     # an interrupt while evaluating epoch 1: the resumed run evaluates it, then trains epoch 2
     during_eval = _trainer(standin, seed=1, checkpoint_path=tmp_path / "e.pt")
-    monkeypatch.setattr(during_eval, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(trainer_module, "evaluate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     during_eval.fit(2)
+    monkeypatch.undo()
     assert len(during_eval.history.iter_losses) == 4 and len(during_eval.history) == 0
     finished = _trainer(standin, seed=7, checkpoint_path=tmp_path / "e.pt").resume()
     finished.fit(2)
     assert finished.step == 8 and finished.history.iter_losses == straight.history.iter_losses
-    assert finished.history.test_acc == straight.history.test_acc
+    assert finished.history.eval_acc == straight.history.eval_acc
+    assert finished.history.test == straight.history.test
+
+
+def test_a_course_recipe_holds_out_a_validation_set_and_tests_once(standin, monkeypatch):
+    import cbam_course.train.trainer as trainer_module
+
+    t = _trainer(standin, tta=True)
+    train_images = {tuple(x.flatten().tolist()) for x in t.train_loader.data.images}
+    val_images = {tuple(x.flatten().tolist()) for x in t.val_data.images}
+    assert len(t.val_data) == 13 and len(t.train_loader.data) == 115 and not train_images & val_images
+    assert t.config["val_data"] and "validation" in t.val_data.description
+    tested = []
+    real = trainer_module.final_test
+    monkeypatch.setattr(trainer_module, "final_test", lambda *a, **k: tested.append(1) or real(*a, **k))
+    h = t.fit(2)
+    assert h.eval_split == "val" and len(h.eval_acc) == 2 and len(tested) == 1  # the test set, once
+    assert h.test["epoch"] == 2 and h.test["tta_acc"] is not None
+    assert h.test == {**real(t.model, t.test_loader, t.criterion, "cpu", True), "epoch": 2, "step": 8}
+    t.fit(2)  # nothing left to train: no second look at the test set
+    assert len(tested) == 1
+    # the same split in every run, whatever the run's seed
+    assert torch.equal(_trainer(standin, seed=5).val_data.labels, t.val_data.labels)
+    # the Day 50 lesson's recipe evaluates the test set every epoch, as it did
+    seed = _trainer(standin, recipe=get_recipe("seed", batch_size=32, eval_batch_size=64))
+    hs = seed.fit(1)
+    assert seed.val_data is None and hs.eval_split == "test" and hs.final_test_acc == hs.eval_acc[-1]
+
+
+def test_the_time_budget_plans_steps_and_evaluations_to_its_end(monkeypatch):
+    """TimeBudget's plan, on a fake clock: 1 s a step, evaluations 0.01 s an image."""
+    import cbam_course.train.budget as budget_module
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(budget_module.time, "perf_counter", lambda: clock["t"])
+    b = budget_module.TimeBudget(100.0, 0, steps_per_epoch=10, steps_left_in_epoch=10, batch_size=10,
+                                 eval_images=100, final_images=200)
+    assert b.steps_left(0) == float("inf")
+    clock["t"] = 1.0
+    b.stepped()
+    # 99 s left; m epochs' evaluations cost m s, the final test 2 s: 9 more steps end epoch 1
+    # (1 eval), then 10 per epoch: 9 + 10 + 10 + 10 + 10 + 10 + 10 + 10 + 10 = 89 steps and 9 evals
+    # = 89 + 9 + 2 = 100 s... one too many, so 88 steps with the 9th epoch partial.
+    b.evaluated(1.0, 100)
+    b.eval_spent = 0.0  # the evaluation above only sets the cost per image
+    assert b.steps_left(1) == 88
+    assert b.progress(1, planned=1000) == pytest.approx(1 / 89)
+    assert b.progress(1, planned=20) == pytest.approx(1 / 20)  # the planned epochs end sooner
+    clock["t"] = 97.5
+    assert b.out_of_time(90) and b.steps_left(90) == 0
+
+
+def test_a_budgeted_run_ends_its_schedule_and_final_test_inside_the_budget():
+    """The whole budget used: the run ends within 5% of a short budget, with the learning rate
+    annealed (the one-cycle schedule at its end) and the final test taken."""
+    import time
+
+    data = make_standin(1024, 256, seed=0)
+    seed_everything(0)
+    t = Trainer(AttentionCNN(attention="cbam", width=16), *data, get_recipe("fast", batch_size=32),
+                device="cpu", progress=False, live_plot=False, tta=True)
+    t0 = time.perf_counter()
+    h = t.fit(100, time_budget=6.0)
+    wall = time.perf_counter() - t0
+    assert 0.95 * 6.0 <= wall <= 1.02 * 6.0, wall
+    assert h.test is not None and h.test["tta_acc"] is not None
+    assert t.scheduler.progress > 0.97, t.scheduler.progress
 
 
 def test_budgets_stop_early_and_record_the_epoch(standin):
@@ -178,7 +249,7 @@ def test_standin_is_learnable_beyond_chance():
     t = Trainer(model, *data, get_recipe("fast", batch_size=64, lr=0.1, eval_batch_size=256),
                 device="cpu", progress=False, live_plot=False)
     h = t.fit(3)
-    assert h.test_acc[-1] > 30.0, h.test_acc  # chance is 10%
+    assert h.final_test_acc > 30.0, (h.eval_acc, h.test)  # chance is 10%
 
 
 # ---- checkpoints --------------------------------------------------------------------------------
@@ -222,7 +293,8 @@ def test_train_model_writes_checkpoint_and_metrics(tmp_path, standin):
                           progress=False, live_plot=False, device="cpu")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     record = metrics["epochs"][0]
-    assert set(record) >= {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"}
+    assert set(record) >= {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert metrics["test"]["acc"] == trainer.history.final_test_acc and metrics["test"]["epoch"] == 1
     assert (tmp_path / "checkpoint.pt").is_file() and trainer.model.attention == "se"
 
 
@@ -311,23 +383,36 @@ def test_mixed_precision_and_channels_last_path_runs(standin):
     assert t.model.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_laptop_profile_trains_in_bfloat16_only_where_the_cpu_has_it(monkeypatch):
-    """The laptop profile's numbers were measured under bfloat16 autocast + channels_last on a CPU
-    with native bfloat16; train_model must train the same way there, and in float32 elsewhere."""
+def test_the_laptop_profile_trains_in_the_set_up_it_measured_fastest(monkeypatch, capsys):
+    """On a CPU the laptop profile times its candidate set-ups and trains with the winner (saying
+    which); bfloat16 is a candidate only where the profile allows it; the quick profile and
+    explicit choices skip the timing."""
     import dataclasses
 
+    from cbam_course.fast.setup import CpuSetup
     from cbam_course.train import run
 
-    assert PROFILES["laptop"].cpu_bfloat16 and not PROFILES["quick"].cpu_bfloat16
+    assert PROFILES["laptop"].tune_setup and not PROFILES["quick"].tune_setup
     tiny = dataclasses.replace(PROFILES["laptop"], data="standin", width=16, epochs=1, time_budget=None, max_steps=1)
     data = make_standin(64, 32, seed=0)
-    for native, expected in ((True, True), (False, False)):
-        monkeypatch.setattr(run, "cpu_has_native_bfloat16", lambda: native)
-        t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
-        assert (t.amp, t.channels_last) == (expected, expected)
-    quick = run.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data,
-                                 device="cpu", progress=False, live_plot=False)
-    assert (quick.amp, quick.channels_last) == (False, False)
+    asked = []
+
+    def fake_choice(model, batch_size, num_classes, allow_bfloat16):
+        asked.append(allow_bfloat16)
+        return CpuSetup(channels_last=True, bfloat16=allow_bfloat16, threads=torch.get_num_threads()), "Set-up: why."
+
+    monkeypatch.setattr(run, "choose_cpu_setup", fake_choice)
+    t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
+    assert (t.amp, t.channels_last) == (True, True) and asked == [True]
+    assert "Set-up: why." in capsys.readouterr().out
+    t = run.train_model("cbam", profile=dataclasses.replace(tiny, cpu_bfloat16=False), data=data, device="cpu",
+                        progress=False, live_plot=False)
+    assert (t.amp, t.channels_last) == (False, True) and asked == [True, False]
+    t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False,
+                        amp=False, channels_last=False)
+    assert (t.amp, t.channels_last) == (False, False) and len(asked) == 2  # told, so not timed
+    quick = run.train_model("cbam", profile="quick", data=data, device="cpu", progress=False, live_plot=False)
+    assert (quick.amp, quick.channels_last) == (False, False) and len(asked) == 2
 
 
 def test_train_model_accelerates_and_keeps_freed_memory_on_the_cpu(standin, monkeypatch):

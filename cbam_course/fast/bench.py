@@ -486,13 +486,17 @@ def _pipeline_main(argv: list[str]) -> int:
 
 
 def _profile_main(name: str, argv: list[str]) -> int:
-    """``bench laptop`` (the CPU profile, time-budgeted) and ``bench full`` (the GPU profile)."""
+    """``bench laptop`` (the CPU profile, time-budgeted) and ``bench full`` (the GPU profile).
+
+    It trains through :func:`~cbam_course.train.run.train_model` with the profile's own choices
+    (set-up chosen by measurement, recipe, budget, final test with flip TTA), so the figure it
+    prints is what a learner's lesson 05 gets; options only override them, for ablations."""
     defaults = {"laptop": ("cpu", 80.0), "full": (None, 91.11)}
     default_device, default_target = defaults[name]
     p = argparse.ArgumentParser(prog=f"python -m cbam_course bench {name}",
-                                description=f"The {name} profile end to end: load CIFAR-10, train (within the "
-                                            "time budget, if any), evaluate with and without flip TTA, and say "
-                                            "when the test accuracy first reached the target.")
+                                description=f"The {name} profile end to end, as train_model runs it: load "
+                                            "CIFAR-10, train within the time budget (if any), test once with "
+                                            "and without flip TTA, and say how much of the budget was used.")
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
     p.add_argument("--attention", choices=("none", "se", "cbam"), default="cbam")
     p.add_argument("--time-budget", type=float, default=None,
@@ -501,16 +505,16 @@ def _profile_main(name: str, argv: list[str]) -> int:
     p.add_argument("--recipe", default=None, help="default: the profile's")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="epochs the schedule plans for (default: the profile's); a time budget may stop it sooner")
-    p.add_argument("--batch", type=_positive_int, default=None, help="override the recipe's batch size")
-    p.add_argument("--lr", type=float, default=None, help="override the recipe's (peak) learning rate")
-    p.add_argument("--label-smoothing", type=float, default=None, help="override the recipe's label smoothing")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, e.g. --set batch_size=512 --set label_smoothing=0.2 (repeatable)")
     p.add_argument("--device", default=default_device,
                    help=f"cpu, cuda or mps (default: {default_device or 'the best at hand'})")
     p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                   help="mixed precision (auto: on for CUDA; on a CPU where it has native bfloat16)")
-    p.add_argument("--channels-last", choices=("on", "off"), default="on", help="channels_last memory format")
+                   help="bfloat16/float16 autocast (auto: the profile's choice, by measurement on a CPU)")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="channels_last memory format (auto: the profile's choice, by measurement on a CPU)")
     p.add_argument("--target", type=float, default=default_target,
-                   help=f"report the first epoch whose test accuracy reaches this (default {default_target})")
+                   help=f"report the first epoch whose validation accuracy reaches this (default {default_target})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (optional)")
@@ -519,31 +523,25 @@ def _profile_main(name: str, argv: list[str]) -> int:
     t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ..train.data import DataError, normalize
-    from ..models import AttentionCNN
-    from ..train.recipes import get_profile, get_recipe
     from ..runtime import get_device
+    from ..train.data import DataError
+    from ..train.recipes import get_profile, get_recipe
     from ..train.run import load_profile_data, train_model
 
     profile = get_profile("quick" if args.quick else name)
     budget = args.time_budget if args.time_budget is not None else profile.time_budget
-    overrides = {k: v for k, v in (("batch_size", args.batch), ("lr", args.lr),
-                                   ("label_smoothing", args.label_smoothing)) if v is not None}
-    recipe = get_recipe(args.recipe or profile.recipe, **overrides)
-    width = args.width or profile.width
-    epochs = args.epochs or profile.epochs
     try:
+        overrides = _recipe_overrides(args.set)
+        recipe = get_recipe(args.recipe or profile.recipe, **overrides)
         device = get_device(args.device)
-    except ValueError as err:
+    except (TypeError, ValueError) as err:
         print(f"error: {err}")
         return 2
-    amp = ((device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bfloat16()))
-           if args.amp == "auto" else args.amp == "on")
-    channels_last = args.channels_last == "on"
-    print(f"{name.capitalize()} profile: {args.attention}, width {width}, recipe {recipe.name} "
-          f"(batch {recipe.batch_size}, lr {recipe.lr}, label smoothing {recipe.label_smoothing}), "
-          f"{epochs} planned epochs, on {device.type}, mixed precision {'on' if amp else 'off'}, "
-          f"channels_last {'on' if channels_last else 'off'}; "
+    amp = None if args.amp == "auto" else args.amp == "on"
+    channels_last = None if args.channels_last == "auto" else args.channels_last == "on"
+    print(f"{name.capitalize()} profile: {args.attention}, width {args.width or profile.width}, recipe {recipe.name} "
+          f"({', '.join(f'{k}={v}' for k, v in overrides.items()) or 'as defined'}), "
+          f"{args.epochs or profile.epochs} planned epochs, on {device.type}; "
           + (f"budget {budget:.0f} s wall, loading and evaluation included" if budget else "no time budget"))
     print(machine_line())
     try:
@@ -555,58 +553,65 @@ def _profile_main(name: str, argv: list[str]) -> int:
     print(f"data: {len(train_data)} training and {len(test_data)} test images "
           f"({'the generated stand-in' if train_data.is_standin else 'real images'}); "
           f"loaded in {t_loaded - t_start:.1f} s")
-    train_budget = None
-    if budget:
-        # Keep room for the flip-TTA evaluation after training: estimated from a test batch on
-        # an untrained copy of the network (the same work per image as the trained one).
-        probe = AttentionCNN(num_classes=len(train_data.classes), attention=args.attention, width=width)
-        probe = probe.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        xb = normalize(test_data.images[:256]).to(device)
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            probe.eval()(xb)
-            t0 = time.perf_counter()
-            probe(xb).float().sum().item()
-            per_image = (time.perf_counter() - t0) / len(xb)
-        tta_reserve = 6.0 * per_image * len(test_data)  # two forward passes per image, with a 3x margin
-        train_budget = budget - (time.perf_counter() - t_start) - tta_reserve
-        if train_budget <= 0:
-            print(f"error: no epoch fits in the {budget:.0f} s budget (loading took {t_loaded - t_start:.0f} s, "
-                  f"the TTA evaluation needs about {tta_reserve:.0f} s); give it a larger --time-budget.")
-            return 1
-    # The product's own path (lessons 05/06 and the CLI train the same way).
-    trainer = train_model(args.attention, profile=profile, recipe=recipe, epochs=epochs, width=width,
+    if budget is not None and budget <= t_loaded - t_start:
+        print(f"error: no epoch fits in the {budget:.0f} s budget (loading took {t_loaded - t_start:.1f} s); "
+              f"give it a larger --time-budget.")
+        return 1
+    trainer = train_model(args.attention, profile=profile, recipe=recipe, epochs=args.epochs, width=args.width,
                           data=(train_data, test_data), out_dir=args.out, seed=args.seed,
-                          time_budget=train_budget, device=device, progress=False, live_plot=False,
-                          amp=amp, channels_last=channels_last)
-    t_trained = time.perf_counter()
+                          time_budget=None if budget is None else budget - (t_loaded - t_start), device=device,
+                          progress=False, live_plot=False, amp=amp, channels_last=channels_last)
+    t_end = time.perf_counter()
     h = trainer.history
-    if not h.epochs:
+    if not h.epochs or h.test is None:
         print(f"error: no epoch fits in the {budget:.0f} s budget (loading took "
               f"{t_loaded - t_start:.0f} s); give it a larger --time-budget.")
         return 1
-    last = h.epochs[-1]
-    print(f"trained {trainer.step} steps ({trainer.step * recipe.batch_size / len(train_data):.2f} passes over "
-          f"the data, {trainer.epoch} evaluations) in {t_trained - t_loaded:.0f} s")
+    print(f"trained {trainer.step} steps ({trainer.step * recipe.batch_size / len(trainer.train_loader.data):.2f} "
+          f"passes over {len(trainer.train_loader.data)} images, {trainer.epoch} evaluations on the "
+          f"{'validation split' if h.eval_split == 'val' else 'test set'}); set-up: "
+          f"{'channels_last' if trainer.channels_last else 'NCHW'}, "
+          f"{'autocast ' + str(trainer.amp_dtype).split('.')[-1] if trainer.amp else 'float32'}, "
+          f"{torch.get_num_threads()} threads")
     wall, reached = t_loaded - t_start, None
     for e in h.epochs:
         wall += e["seconds"]
-        if reached is None and e["test_acc"] >= args.target:
+        if reached is None and e[f"{h.eval_split}_acc"] >= args.target:
             reached = (e["epoch"], wall)
-        print(f"  epoch {e['epoch']}: train acc {e['train_acc']:.2f}%, test acc {e['test_acc']:.2f}%, "
-              f"{e['seconds']:.1f} s ({wall:.0f} s wall), {e['steps']} steps, lr {e['lr']:.4f}")
-    print(f"test accuracy without TTA: {last['test_acc']:.2f}% at {t_trained - t_start:.0f} s wall")
+        print(f"  epoch {e['epoch']}: train acc {e['train_acc']:.2f}%, {h.eval_split} acc "
+              f"{e[f'{h.eval_split}_acc']:.2f}%, {e['seconds']:.1f} s ({wall:.0f} s wall), {e['steps']} steps, "
+              f"lr {e['lr']:.4f}")
     if reached:
-        print(f"target {args.target:.2f}% first reached at epoch {reached[0]}, {reached[1]:.0f} s wall "
-              f"({reached[1] / 60:.1f} min)")
+        print(f"target {args.target:.2f}% first reached ({h.eval_split}) at epoch {reached[0]}, {reached[1]:.0f} s wall")
     else:
-        print(f"target {args.target:.2f}% not reached (best {max(h.test_acc):.2f}%)")
-    _, tta_acc = trainer.evaluate(tta=True)
-    t_end = time.perf_counter()
-    within = f" ({'within' if t_end - t_start <= budget else 'OVER'} the {budget:.0f} s budget)" if budget else ""
-    print(f"test accuracy with flip TTA: {tta_acc:.2f}% at {t_end - t_start:.0f} s wall{within}")
+        print(f"target {args.target:.2f}% not reached on {h.eval_split} (best {max(h.eval_acc):.2f}%)")
+    print(f"test accuracy without TTA: {h.test['acc']:.2f}%")
+    if h.test.get("tta_acc") is not None:
+        print(f"test accuracy with flip TTA: {h.test['tta_acc']:.2f}%")
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    print(f"wall time: {t_end - t_start:.1f} s"
+          + (f" of the {budget:.0f} s budget ({100 * (t_end - t_start) / budget:.1f}% used)" if budget else "")
+          + f"; last learning rate {lr:.2g} ({lr / recipe.lr:.1%} of the peak)")
     return 0
+
+
+def _recipe_overrides(pairs: list[str]) -> dict:
+    """``["batch_size=512", "label_smoothing=0.2"]`` -> typed Recipe field overrides."""
+    import dataclasses
+
+    from ..train.recipes import Recipe
+
+    fields = {f.name: f.type for f in dataclasses.fields(Recipe)}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in fields or key == "name":
+            raise ValueError(f"--set {pair!r}: use FIELD=VALUE with one of the recipe's fields: "
+                             f"{', '.join(k for k in fields if k != 'name')}.")
+        kind = fields[key] if isinstance(fields[key], str) else fields[key].__name__
+        out[key] = (value.lower() in ("1", "true", "yes", "on") if kind == "bool" else
+                    int(value) if kind == "int" else float(value) if kind == "float" else value)
+    return out
 
 
 def _laptop_main(argv: list[str]) -> int:

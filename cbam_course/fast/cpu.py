@@ -3,6 +3,7 @@ library's allocator does with memory a step frees."""
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 __all__ = ["cpu_has_native_bfloat16", "keep_freed_memory"]
@@ -10,7 +11,17 @@ __all__ = ["cpu_has_native_bfloat16", "keep_freed_memory"]
 
 def cpu_has_native_bfloat16() -> bool:
     """True where the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX), so that CPU
-    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32."""
+    autocast speeds training up; elsewhere bfloat16 is emulated and slower than float32.
+
+    False, too, where the kernels are capped below that (``ATEN_CPU_CAPABILITY=avx2`` or
+    ``default``, or ``ONEDNN_MAX_CPU_ISA`` at an ISA without bfloat16): that is how an AVX-512
+    machine runs a typical laptop's kernels (docs/performance.md), and it should then choose as
+    that laptop would."""
+    if os.environ.get("ATEN_CPU_CAPABILITY", "").strip().lower() in ("default", "avx2"):
+        return False
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if isa and isa != "ALL" and not any(tag in isa for tag in ("BF16", "AMX")):
+        return False
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()

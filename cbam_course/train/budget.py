@@ -1,48 +1,96 @@
-"""A wall-clock budget for a training run: when to stop, and how far the schedule has come."""
+"""A wall-clock budget for a training run: how many steps still fit, and how far the schedule has come.
+
+A time-budgeted run should end its learning-rate schedule and its last evaluation together, at
+the end of the budget: stopping early wastes time a laptop cannot spare, and stopping the schedule
+before it has annealed costs accuracy. So the budget plans, before every step, how many more
+steps fit in the time left, counting the evaluations they bring (one per epoch, on the held-out
+set) and the final test evaluation, from the costs measured so far.
+"""
 from __future__ import annotations
 
+import math
 import time
 
 __all__ = ["TimeBudget"]
 
 
 class TimeBudget:
-    """Seconds (or None: no limit) for one ``Trainer.fit`` call, evaluation included.
+    """Seconds (or None: no limit) for one ``Trainer.fit`` call, every evaluation included.
 
-    ``out_of_time(step)`` says whether one more step plus the epoch's evaluation still fits; the
-    evaluation's cost is the last one measured (``evaluated``), or before the first, a guess from
-    the training speed (a forward pass costs about a third of a training step). ``progress``
-    is how far through the run the one-cycle schedule should be: by steps or by time, whichever
-    is further, so a run that a budget cuts short still ends its schedule.
+    Args:
+        seconds: the budget, or None.
+        start_step: the optimizer steps taken before this ``fit`` (a resumed run).
+        steps_per_epoch: optimizer steps in a full epoch.
+        steps_left_in_epoch: steps still to go in the current epoch.
+        batch_size: images per training step (for the first guess of an evaluation's cost).
+        eval_images: images in each end-of-epoch evaluation.
+        final_images: images the final test evaluation runs forward (twice the test set with
+            flip TTA; 0 when the last epoch's evaluation is the test itself).
+
+    Call ``trained(step)`` after each step's work and ``evaluated(seconds, images)`` after each
+    evaluation; ``steps_left(step)`` is then the number of steps that still fit, and
+    ``progress(step, planned)`` how far through its schedule the run should be.
     """
 
-    def __init__(self, seconds: float | None, start_step: int, batch_size: int, test_images: int) -> None:
+    def __init__(self, seconds: float | None, start_step: int, steps_per_epoch: int, steps_left_in_epoch: int,
+                 batch_size: int, eval_images: int, final_images: int) -> None:
         self.seconds = seconds
         self.start_step = start_step
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self.steps_left_in_epoch = steps_left_in_epoch
         self.batch_size = batch_size
-        self.test_images = test_images
-        self.eval_seconds: float | None = None
+        self.eval_images, self.final_images = eval_images, final_images
+        self.eval_spent = 0.0                 # seconds spent evaluating in this fit
+        self.per_image: float | None = None   # seconds per evaluated image, once measured
         self.t0 = time.perf_counter()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
-    def evaluated(self, seconds: float) -> None:
-        """Record what the last evaluation took."""
-        self.eval_seconds = seconds
+    def evaluated(self, seconds: float, images: int) -> None:
+        """Record an evaluation: its time counts apart from training, and sets the cost per image."""
+        self.eval_spent += seconds
+        self.per_image = seconds / max(images, 1)
+
+    def new_epoch(self) -> None:
+        """A new epoch starts: all its steps are still to go."""
+        self.steps_left_in_epoch = self.steps_per_epoch
+
+    def stepped(self) -> None:
+        self.steps_left_in_epoch = max(0, self.steps_left_in_epoch - 1)
+
+    def steps_left(self, step: int) -> float:
+        """How many more training steps fit in the budget (``math.inf`` without one).
+
+        With ``m`` more evaluations the steps fit in ``(left - m * eval - final) / per_step``,
+        and they can reach at most the end of the ``m``-th epoch from here; the best ``m`` wins.
+        """
+        if self.seconds is None:
+            return math.inf
+        elapsed, steps = self.elapsed(), step - self.start_step
+        left = self.seconds - elapsed
+        if steps == 0:
+            return math.inf if left > 0 else 0.0
+        per_step = (elapsed - self.eval_spent) / steps
+        per_image = self.per_image if self.per_image is not None else per_step / self.batch_size / 3
+        epoch_eval, final = per_image * self.eval_images, per_image * self.final_images
+        best, reach = 0.0, self.steps_left_in_epoch
+        for m in range(1, 10_000):
+            fit = (left - m * epoch_eval - final) / per_step
+            if fit <= 0:
+                break
+            best = max(best, min(fit, reach))
+            if fit <= reach:
+                break
+            reach += self.steps_per_epoch
+        return math.floor(best)
 
     def out_of_time(self, step: int) -> bool:
-        """True when the budget cannot fit one more step plus an evaluation."""
-        if self.seconds is None:
-            return False
-        elapsed, steps = self.elapsed(), step - self.start_step
-        if steps == 0:
-            return elapsed >= self.seconds
-        per_image = elapsed / (steps * self.batch_size)
-        guess = self.eval_seconds if self.eval_seconds is not None else per_image * self.test_images / 3
-        return elapsed + 1.2 * guess >= self.seconds
+        """True when not one more step (with the evaluations it brings) fits."""
+        return self.steps_left(step) < 1
 
     def progress(self, step: int, planned: int) -> float:
-        """The fraction of the run done at ``step`` of ``planned``, by steps or by time."""
-        done = step / max(planned, 1)
-        return max(done, self.elapsed() / self.seconds) if self.seconds else done
+        """How far through the run ``step`` is: of ``planned`` steps, or of the steps the budget
+        lets the run take, whichever ends sooner."""
+        total = min(planned, step + self.steps_left(step))
+        return step / max(total, 1)

@@ -7,6 +7,7 @@ a run exactly: model, optimizer, scheduler, history, config and random-number st
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch.nn as nn
 from ..models import AttentionCNN
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_compatible", "model_config",
-           "run_state", "restore_run", "atomic_write_text", "CHECKPOINT_NAME", "METRICS_NAME"]
+           "run_state", "save_run", "restore_run", "atomic_write_text", "CHECKPOINT_NAME", "METRICS_NAME"]
 
 CHECKPOINT_FORMAT = "cbam_course.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -154,6 +155,15 @@ def run_state(trainer: Any, last_batch_done: bool = True) -> dict:
         "epoch": trainer.epoch, "step": trainer.step, "partial": dict(trainer._partial),
         "rng": rng,
     }
+
+
+def save_run(trainer: Any, path: Path | None, last_batch_done: bool = True) -> Path | None:
+    """Write ``trainer``'s ``metrics.json`` (where it has a ``metrics_path``) and its checkpoint
+    to ``path`` (none when ``path`` is None). Returns the checkpoint's path."""
+    if trainer.metrics_path:
+        atomic_write_text(trainer.metrics_path, json.dumps(
+            {"epochs": trainer.history.epochs, "test": trainer.history.test, "config": trainer.config}, indent=1))
+    return None if path is None else save_checkpoint(path, run_state(trainer, last_batch_done))
 
 
 def restore_run(trainer: Any, path: str | os.PathLike) -> None:

@@ -1,11 +1,14 @@
 """``python -m cbam_course train ...``: train the Day 50 lesson's CNN from a terminal.
 
-    python -m cbam_course train --attention cbam --epochs 5 --out runs/cbam [--quick] [--resume]
+    python -m cbam_course train --attention cbam --epochs 5 [--out runs/cbam] [--quick] [--resume]
                                 [--recipe seed|fast] [--width W] [--data DIR] [--seed S]
                                 [--time-budget SECONDS] [--profile quick|laptop|full]
 
-It writes ``checkpoint.pt`` and ``metrics.json`` into ``--out`` after every epoch. Expected
-problems (no data, a damaged or foreign checkpoint) end with one line on stderr and exit code 1,
+Without ``--out`` the run store (:mod:`cbam_course.train.store`) is used: a run trained before with
+the same settings is loaded, not trained again (the output names its folder), and a new one is
+trained into the store (an interrupted one resumes). With ``--out`` it trains into that folder,
+writing ``checkpoint.pt`` and ``metrics.json`` after every epoch. Expected problems (no data, a
+damaged or foreign checkpoint, a damaged stored run) end with one line on stderr and exit code 1,
 without a traceback.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, load_ch
 from .data import DataError
 from .recipes import PROFILES, RECIPES, Profile, get_profile, machine_profile
 from .run import train_model
+from .store import RunStoreError, fetch_run
 
 __all__ = ["train_main"]
 
@@ -55,7 +59,8 @@ def _train_parser() -> argparse.ArgumentParser:
                                             "(or the generated stand-in with --quick).")
     p.add_argument("--attention", choices=ATTENTIONS, default="cbam", help="attention after each block")
     p.add_argument("--epochs", type=int, default=None, help="train until this many epochs are done in all")
-    p.add_argument("--out", required=True, help="folder for checkpoint.pt and metrics.json")
+    p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (default: the run "
+                                                "store, $CBAM_COURSE_RUNS or runs/, which loads a run trained before)")
     p.add_argument("--quick", action="store_true", help="the generated stand-in and a few steps (seconds)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --epochs")
     p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="training recipe (default: the profile's)")
@@ -75,6 +80,8 @@ def _train_parser() -> argparse.ArgumentParser:
 def train_main(argv: list[str]) -> int:
     """``python -m cbam_course train ...``: returns the exit code."""
     args = _train_parser().parse_args(argv)
+    if args.out is None:
+        return _store_main(args)
     if not args.resume and (Path(args.out) / CHECKPOINT_NAME).is_file():
         print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
               f"(add --resume to continue it instead).", file=sys.stderr)
@@ -97,5 +104,31 @@ def train_main(argv: list[str]) -> int:
     if h.epochs:
         last = h.epochs[-1]
         print(f"{args.attention}: {trainer.epoch} epochs, {trainer.step} steps, train acc {last['train_acc']:.2f}%, "
-              f"test acc {last['test_acc']:.2f}% -> {args.out}/{CHECKPOINT_NAME}, {args.out}/{METRICS_NAME}")
+              f"test acc {h.final_test_acc:.2f}%"
+              + (f" ({h.test['tta_acc']:.2f}% with flip TTA)" if h.test.get("tta_acc") is not None else "")
+              + f" -> {args.out}/{CHECKPOINT_NAME}, {args.out}/{METRICS_NAME}")
+    return 0
+
+
+def _store_main(args: argparse.Namespace) -> int:
+    """``train`` without ``--out``: the run from the store, or trained into it."""
+    if args.tta:
+        print("error: --tta needs --out: stored runs are tested without flip TTA, so that the lessons "
+              "find them. Add --out DIR to train a run of your own with it.", file=sys.stderr)
+        return 1
+    try:
+        profile = get_profile("quick" if args.quick else args.profile, default=machine_profile())
+        run = fetch_run(args.attention, profile=profile, recipe=args.recipe, epochs=args.epochs, width=args.width,
+                        data_root=args.data, seed=args.seed, time_budget=args.time_budget,
+                        max_steps=args.max_steps, device=get_device(args.device),
+                        progress=not args.no_progress, live_plot=False)
+    except (RunStoreError, CheckpointError, DataError, ValueError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as err:
+        print(f"interrupted: {err}" if str(err) else "interrupted: run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    print(f"{args.attention}: {run.epoch} epochs, {run.step} steps, test acc {run.test_acc:.2f}% -> {run.folder} "
+          f"({'trained now' if run.trained else 'loaded from the run store'}; --out DIR trains one of your own)")
     return 0

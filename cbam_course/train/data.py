@@ -29,7 +29,7 @@ __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_URL", "CIFAR10_ARCHIVE", "CIFAR10_MD5",
     "DATA_ENV", "DataError", "DatasetNotFoundError", "DatasetCorruptError", "ImageSet",
     "default_data_root", "load_cifar10", "make_standin", "normalize", "augment_batch",
-    "random_crop_flip", "BatchLoader",
+    "random_crop_flip", "BatchLoader", "run_loaders",
 ]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -91,6 +91,24 @@ class ImageSet:
     def subset(self, n: int) -> "ImageSet":
         """The first ``n`` images (all of them if there are fewer)."""
         return ImageSet(self.images[:n], self.labels[:n], self.classes, self.description, self.is_standin)
+
+    def split(self, fraction: float, seed: int = 0) -> tuple["ImageSet", "ImageSet"]:
+        """``(rest, held_out)``: a random ``fraction`` of the images held out, e.g. as a validation
+        set. The split depends on ``seed`` alone (not on a run's seed), so every run of a course
+        recipe holds out the same images and their validation numbers compare."""
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}.")
+        n_held = max(1, round(len(self) * fraction))
+        if n_held >= len(self):
+            raise ValueError(f"Holding out {fraction:.0%} of {len(self)} images leaves none to train on.")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        rest, held = order[n_held:].sort().values, order[:n_held].sort().values
+
+        def part(idx: torch.Tensor, what: str) -> "ImageSet":
+            return ImageSet(self.images[idx], self.labels[idx], self.classes,
+                            f"{self.description} ({what}: {len(idx)} images)".strip(), self.is_standin)
+
+        return part(rest, "training part"), part(held, f"validation split, {fraction:.0%} held out")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,3 +548,21 @@ class BatchLoader:
         (used when a run stops an epoch early, e.g. at its step or time budget)."""
         self._position = 0
         self._resume_state = None
+
+
+def run_loaders(train_data: ImageSet, test_data: ImageSet, recipe, device: torch.device | str,
+                channels_last: bool = False, seed: int = 0) -> tuple[BatchLoader, BatchLoader, BatchLoader]:
+    """A training run's ``(train, eval, test)`` loaders for a ``Recipe``: shuffled, augmented
+    training batches; the set evaluated after every epoch (a validation split of ``recipe.holdout``
+    of the training images, or, with 0, the test set itself); and the test set."""
+    val_data = None
+    if recipe.holdout:
+        train_data, val_data = train_data.split(recipe.holdout)
+    n = len(train_data)
+    train = BatchLoader(train_data, recipe.batch_size, shuffle=True, augment=True,
+                        drop_last=(n % recipe.batch_size == 1),  # BatchNorm needs 2+ images
+                        device=device, channels_last=channels_last, seed=seed)
+    test = BatchLoader(test_data, recipe.eval_batch_size, device=device, channels_last=channels_last)
+    held_out = test if val_data is None else BatchLoader(val_data, recipe.eval_batch_size, device=device,
+                                                         channels_last=channels_last)
+    return train, held_out, test

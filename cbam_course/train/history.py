@@ -19,7 +19,7 @@ from .checkpoints import atomic_write_text
 __all__ = ["History", "LivePlot", "in_notebook", "plot_curves"]
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str = "Test accuracy per epoch",
+def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str = "Accuracy per epoch",
                 xlabel: str = "epoch", ylabel: str = "accuracy (%)", start: int = 1):
     """Several curves on one set of axes, one line per label (e.g. ``{"none": [...], "cbam": [...]}``),
     x counted from ``start``. Returns the Axes.
@@ -52,13 +52,38 @@ def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str = "Te
 class History:
     """What a run did: the loss at every iteration and one record per epoch.
 
-    Each epoch record is a dict with ``epoch`` (1-based), ``train_loss``, ``train_acc``,
-    ``test_loss``, ``test_acc`` (accuracies in %), ``lr`` (at the end of the epoch),
-    ``seconds`` (training + evaluation), ``steps`` (optimizer steps in it).
+    Each epoch record is a dict with ``epoch`` (1-based), ``train_loss``, ``train_acc``, the loss
+    and accuracy on the set evaluated after each epoch (``val_loss``, ``val_acc`` for a recipe
+    with a validation split; ``test_loss``, ``test_acc`` for the Day 50 lesson's recipe, which
+    evaluated the test set), ``lr`` (at the end of the epoch), ``seconds`` (training +
+    evaluation), ``steps`` (optimizer steps in it). Accuracies are in %.
+
+    ``test`` is the run's final result, measured once when training ended: ``{"loss", "acc",
+    "tta_acc", "epoch", "step"}`` (``tta_acc`` None without flip TTA), or None before that.
     """
 
     iter_losses: list[float] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
+    test: dict | None = None
+
+    @property
+    def eval_split(self) -> str:
+        """What each epoch was evaluated on: "val" (a validation split) or "test"."""
+        return "val" if self.epochs and "val_acc" in self.epochs[0] else "test"
+
+    @property
+    def eval_acc(self) -> list[float]:
+        """Accuracy per epoch on the set each epoch was evaluated on (see ``eval_split``)."""
+        return self.column(f"{self.eval_split}_acc")
+
+    @property
+    def eval_loss(self) -> list[float]:
+        return self.column(f"{self.eval_split}_loss")
+
+    @property
+    def final_test_acc(self) -> float | None:
+        """The test accuracy measured once at the end (None before training ended)."""
+        return None if self.test is None else self.test["acc"]
 
     def column(self, key: str) -> list:
         return [e[key] for e in self.epochs]
@@ -68,16 +93,8 @@ class History:
         return self.column("train_loss")
 
     @property
-    def test_loss(self) -> list[float]:
-        return self.column("test_loss")
-
-    @property
     def train_acc(self) -> list[float]:
         return self.column("train_acc")
-
-    @property
-    def test_acc(self) -> list[float]:
-        return self.column("test_acc")
 
     @property
     def lr(self) -> list[float]:
@@ -92,11 +109,14 @@ class History:
         return len(self.epochs)
 
     def to_dict(self) -> dict:
-        return {"iter_losses": list(self.iter_losses), "epochs": [dict(e) for e in self.epochs]}
+        return {"iter_losses": list(self.iter_losses), "epochs": [dict(e) for e in self.epochs],
+                "test": dict(self.test) if self.test is not None else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls([float(x) for x in d.get("iter_losses", [])], [dict(e) for e in d.get("epochs", [])])
+        test = d.get("test")
+        return cls([float(x) for x in d.get("iter_losses", [])], [dict(e) for e in d.get("epochs", [])],
+                   dict(test) if test is not None else None)
 
     def to_json(self, path: str | os.PathLike) -> None:
         atomic_write_text(Path(path), json.dumps(self.to_dict()))
@@ -105,8 +125,7 @@ class History:
     def from_json(cls, path: str | os.PathLike) -> "History":
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    # -- the seed's two plots --
-    # -- the seed's two plots --
+    # -- the Day 50 lesson's two plots --
     def plot_iterations(self, ax=None, title: str = "Training loss per iteration"):
         """The seed's first plot: the loss at every iteration. Returns the Figure."""
         ax = plot_curves({"train": self.iter_losses}, ax=ax, title=title, xlabel="Iteration", ylabel="Loss",
@@ -114,13 +133,16 @@ class History:
         return ax.figure
 
     def plot_epochs(self, axes=None, title: str | None = None):
-        """The seed's second plot: accuracy and loss per epoch, train and test. Returns the Figure."""
+        """The Day 50 lesson's second plot: accuracy and loss per epoch, on the training data and on
+        the set each epoch was evaluated on (validation, or test for that lesson's recipe). Returns
+        the Figure."""
         import matplotlib.pyplot as plt
 
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(12, 4))
         for ax, key, label in ((axes[0], "acc", "Accuracy (%)"), (axes[1], "loss", "Loss")):
-            plot_curves({"Train": self.column(f"train_{key}"), "Test": self.column(f"test_{key}")}, ax=ax,
+            held_out = "Validation" if self.eval_split == "val" else "Test"
+            plot_curves({"Train": self.column(f"train_{key}"), held_out: self.column(f"{self.eval_split}_{key}")}, ax=ax,
                         title=f"{label.split(' ')[0]} per epoch", xlabel="Epoch", ylabel=label)
         fig = axes[0].figure
         if title:

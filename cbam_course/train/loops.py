@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
-__all__ = ["train_step", "evaluate", "mixed_precision_step"]
+__all__ = ["train_step", "evaluate", "final_test", "mixed_precision_step"]
 
 
 def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -57,6 +57,31 @@ def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module, device: t
     if batches == 0:
         raise ValueError("evaluate got an empty loader: there is nothing to evaluate.")
     return total_loss / batches, 100.0 * correct / total
+
+
+def final_test(model: nn.Module, loader: Iterable, criterion: nn.Module, device: torch.device | str,
+               tta: bool = False) -> dict:
+    """A run's one look at the test set: ``{"loss", "acc", "tta_acc"}`` (``tta_acc`` is None
+    without ``tta``). With ``tta`` the flipped pass comes on top of the plain one, so both
+    accuracies come from the same forward passes."""
+    device = torch.device(device)
+    model.eval()
+    loss, correct, correct_tta, total, batches = 0.0, 0, 0, 0, 0
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            outputs = model(images).float()
+            loss += criterion(outputs, labels).item()
+            correct += (outputs.argmax(1) == labels).sum().item()
+            if tta:
+                both = (outputs + model(images.flip(3)).float()) / 2
+                correct_tta += (both.argmax(1) == labels).sum().item()
+            total += labels.shape[0]
+            batches += 1
+    if batches == 0:
+        raise ValueError("final_test got an empty loader: there is nothing to test.")
+    return {"loss": loss / batches, "acc": 100.0 * correct / total,
+            "tta_acc": 100.0 * correct_tta / total if tta else None}
 
 
 def mixed_precision_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..fast import accelerate
-from ..fast.cpu import cpu_has_native_bfloat16
+from ..fast.setup import choose_cpu_setup
 from ..models import AttentionCNN
 from ..runtime import get_device, seed_everything
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME
@@ -39,7 +39,7 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
                 data_root: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
                 resume: bool = False, seed: int = 0, time_budget: float | None = None,
                 max_steps: int | None = None, device: str | torch.device | None = None,
-                progress: bool = True, live_plot: bool | None = None, tta: bool = False,
+                progress: bool = True, live_plot: bool | None = None, tta: bool | None = None,
                 amp: bool | None = None, channels_last: bool | None = None) -> Trainer:
     """Build an :class:`~cbam_course.AttentionCNN`, make it fast (:func:`~cbam_course.fast.accelerate`)
     and train it as a profile says.
@@ -51,10 +51,12 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     from that checkpoint up to ``epochs``. Returns the :class:`Trainer` (``.model``,
     ``.history``).
 
-    ``amp`` and ``channels_last`` default to the Trainer's choice (on for CUDA), except that a
-    profile with ``cpu_bfloat16`` (the laptop profile) turns both on for a CPU that computes
-    bfloat16 natively: that is how its time and accuracy were measured (docs/performance.md).
-    Elsewhere bfloat16 is emulated and slower, so it stays off.
+    ``amp`` and ``channels_last`` default to the Trainer's choice (on for CUDA). On a CPU, a
+    profile with ``tune_setup`` (the laptop profile) first times a few steps of each candidate
+    set-up (memory layout; bfloat16 where the CPU computes it natively and the profile allows it;
+    thread count) and trains with the fastest, saying which and why
+    (:func:`cbam_course.fast.setup.choose_cpu_setup`). ``tta`` (default: the profile's) adds flip
+    test-time augmentation to the final test.
     """
     started = time.perf_counter()
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
@@ -68,14 +70,18 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     model = AttentionCNN(num_classes=len(train_data.classes), attention=attention, width=width)
     out = Path(out_dir) if out_dir is not None else None
     on_cpu = (torch.device(device) if device is not None else get_device()).type == "cpu"
-    if amp is None and on_cpu and profile.cpu_bfloat16 and cpu_has_native_bfloat16():
-        amp = True
-        channels_last = True if channels_last is None else channels_last
-    trainer = Trainer(accelerate(model, keep_memory=on_cpu), train_data, test_data, recipe_obj, device=device, seed=seed,
+    model = accelerate(model, keep_memory=on_cpu)
+    if on_cpu and profile.tune_setup and amp is None and channels_last is None:
+        setup, why = choose_cpu_setup(model, recipe_obj.batch_size, len(train_data.classes),
+                                      allow_bfloat16=profile.cpu_bfloat16)
+        amp, channels_last = setup.bfloat16, setup.channels_last
+        torch.set_num_threads(setup.threads)
+        print(why)
+    trainer = Trainer(model, train_data, test_data, recipe_obj, device=device, seed=seed,
                       amp=amp, channels_last=channels_last,
                       checkpoint_path=out / CHECKPOINT_NAME if out else None,
                       metrics_path=out / METRICS_NAME if out else None,
-                      progress=progress, live_plot=live_plot, tta=tta,
+                      progress=progress, live_plot=live_plot, tta=profile.tta if tta is None else tta,
                       config={"profile": profile.name})
     if resume:
         if out is None:

@@ -6,10 +6,15 @@ bars (``tqdm.auto``), a plot that updates live in a notebook, a checkpoint after
 and a clean stop on KeyboardInterrupt (Jupyter's stop button) that keeps the history and writes a
 checkpoint. On CUDA it uses mixed precision and channels_last; on the CPU a seeded run repeats
 exactly.
+
+Which data decides what: a course recipe (``Recipe.holdout > 0``) holds out part of the training
+images as a validation set, evaluates that after every epoch (the curves, and the scheduler if it
+needs one), and evaluates the test set once, when training ends (``History.test``). The Day 50
+lesson's own recipe (``holdout=0``) evaluates the test set after every epoch and steps its
+scheduler on it, as that lesson did: a faithful copy, and the reason its best epoch flatters it.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -19,10 +24,10 @@ import torch.nn as nn
 
 from ..runtime import get_device
 from .budget import TimeBudget
-from .checkpoints import atomic_write_text, model_config, restore_run, run_state, save_checkpoint
-from .data import BatchLoader, ImageSet
+from .checkpoints import model_config, restore_run, run_state, save_run
+from .data import ImageSet, run_loaders
 from .history import History, LivePlot
-from .loops import evaluate, mixed_precision_step
+from .loops import evaluate, final_test, mixed_precision_step
 from .recipes import OneCycle, Recipe, get_recipe
 
 __all__ = ["Trainer", "fit"]
@@ -43,7 +48,7 @@ class Trainer:
         channels_last: default: on for CUDA.
         progress: show tqdm progress bars.
         live_plot: redraw a plot in the notebook as training goes (default: in notebooks).
-        tta: evaluate with flip test-time augmentation.
+        tta: also measure the final test accuracy with flip test-time augmentation.
         config: extra JSON-able facts stored in the checkpoint (data, profile, ...).
     """
 
@@ -66,12 +71,11 @@ class Trainer:
         self.optimizer = self.recipe.make_optimizer(self.model)
         self.scheduler = self.recipe.make_scheduler(self.optimizer)
         self.criterion = self.recipe.make_criterion()
-        n = len(train_data)
-        self.train_loader = BatchLoader(train_data, self.recipe.batch_size, shuffle=True, augment=True,
-                                        drop_last=(n % self.recipe.batch_size == 1),  # BatchNorm needs 2+
-                                        device=self.device, channels_last=self.channels_last, seed=seed)
-        self.test_loader = BatchLoader(test_data, self.recipe.eval_batch_size, device=self.device,
-                                       channels_last=self.channels_last)
+        # a course recipe holds out a validation set and tests once at the end (module docstring)
+        self.train_loader, self.eval_loader, self.test_loader = run_loaders(
+            train_data, test_data, self.recipe, self.device, self.channels_last, seed)
+        train_data, self.val_data = self.train_loader.data, (None if self.recipe.holdout == 0 else self.eval_loader.data)
+        self.eval_split = "test" if self.val_data is None else "val"  # what each epoch is evaluated on
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.metrics_path, self.progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
         described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
@@ -80,6 +84,7 @@ class Trainer:
         self.target_epochs, self._partial, self._in_flight = self.recipe.epochs, self._empty_partial(), False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
                        "train_data": train_data.description, "test_data": test_data.description,
+                       "val_data": self.val_data.description if self.val_data is not None else None,
                        "is_standin": bool(train_data.is_standin), **(config or {})}
 
     @staticmethod
@@ -93,11 +98,7 @@ class Trainer:
 
     def save(self, path: str | os.PathLike | None = None, last_batch_done: bool = True) -> Path | None:
         """Write a checkpoint to ``path`` (default: ``checkpoint_path``) and ``metrics.json``."""
-        path = Path(path) if path else self.checkpoint_path
-        if self.metrics_path:
-            atomic_write_text(self.metrics_path, json.dumps({"epochs": self.history.epochs, "config": self.config},
-                                                            indent=1))
-        return None if path is None else save_checkpoint(path, self.state_dict(last_batch_done))
+        return save_run(self, Path(path) if path else self.checkpoint_path, last_batch_done)
 
     def resume(self, path: str | os.PathLike | None = None) -> "Trainer":
         """Continue from a checkpoint written by a Trainer. Raises :class:`CheckpointError` if it
@@ -109,11 +110,6 @@ class Trainer:
         return self
 
     # -- training --
-    def evaluate(self, tta: bool | None = None) -> tuple[float, float]:
-        """Test loss and accuracy (%) now."""
-        return evaluate(self.model, self.test_loader, self.criterion, self.device,
-                        tta=self.tta if tta is None else tta)
-
     def fit(self, epochs: int | None = None, *, time_budget: float | None = None,
             max_steps: int | None = None) -> History:
         """Train until ``epochs`` epochs are done in all (default: the recipe's), or this call
@@ -130,7 +126,9 @@ class Trainer:
         planned = self.target_epochs * len(self.train_loader)
         if max_steps is not None:
             planned = min(planned, self.step + max_steps)
-        budget = TimeBudget(time_budget, self.step, self.recipe.batch_size, len(self.test_loader.data))
+        final = len(self.test_loader.data) * (2 if self.tta else 1)  # images the final test runs forward
+        budget = TimeBudget(time_budget, self.step, len(self.train_loader), len(self.train_loader) - self._partial["steps"],
+                            self.recipe.batch_size, len(self.eval_loader.data), final)
         last_step = self.step + max_steps if max_steps is not None else None
         epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc="epochs", unit="epoch",
                          disable=not self.progress, dynamic_ncols=True)
@@ -144,13 +142,20 @@ class Trainer:
                     stop = self._train_epoch(budget, planned, last_step)
                 epoch_t0 = time.perf_counter() - self._partial["seconds"]
                 t_eval = time.perf_counter()
-                test_loss, test_acc = self.evaluate()
-                budget.evaluated(time.perf_counter() - t_eval)
-                self._end_epoch(test_loss, test_acc, time.perf_counter() - epoch_t0)
+                loss, acc = evaluate(self.model, self.eval_loader, self.criterion, self.device)
+                budget.evaluated(time.perf_counter() - t_eval, len(self.eval_loader.data))
+                self._end_epoch(loss, acc, time.perf_counter() - epoch_t0)
+                budget.new_epoch()
                 epoch_bar.update(1)
-                epoch_bar.set_postfix(train_acc=f"{self.history.epochs[-1]['train_acc']:.1f}%",
-                                      test_acc=f"{test_acc:.1f}%", refresh=False)
+                epoch_bar.set_postfix({"train_acc": f"{self.history.epochs[-1]['train_acc']:.1f}%",
+                                       f"{self.eval_split}_acc": f"{acc:.1f}%"}, refresh=False)
                 self.live.update(self.history, force=True)
+                self.save()
+            if self.history.epochs and self.history.test is None:  # the run's one look at the test set
+                t0 = time.perf_counter()
+                self.history.test = {**final_test(self.model, self.test_loader, self.criterion, self.device, self.tta),
+                                     "epoch": self.epoch, "step": self.step}
+                budget.evaluated(time.perf_counter() - t0, final)
                 self.save()
         except KeyboardInterrupt:
             if self._partial.get("trained"):  # stopped while evaluating
@@ -183,6 +188,7 @@ class Trainer:
                 losses.append(loss)
                 correct += right
                 self.step += 1
+                budget.stepped()
                 p["steps"] += 1
                 p["seen"] += labels.shape[0]
                 self._in_flight = False
@@ -212,14 +218,15 @@ class Trainer:
         self._partial["correct"] += int(correct.item())
         correct.zero_()
 
-    def _end_epoch(self, test_loss: float, test_acc: float, seconds: float) -> None:
-        p = self._partial
+    def _end_epoch(self, loss: float, acc: float, seconds: float) -> None:
+        p, split = self._partial, self.eval_split
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(test_loss)  # the seed's schedule: on the test loss, once per epoch
+            self.scheduler.step(loss)  # the Day 50 lesson's schedule (on the test loss there), once per epoch
         self.epoch += 1
+        self.history.test = None  # a new epoch: the final test result is no longer current
         self.history.epochs.append({
             "epoch": self.epoch, "train_loss": p["loss_sum"] / max(p["steps"], 1),
-            "train_acc": 100.0 * p["correct"] / max(p["seen"], 1), "test_loss": test_loss, "test_acc": test_acc,
+            "train_acc": 100.0 * p["correct"] / max(p["seen"], 1), f"{split}_loss": loss, f"{split}_acc": acc,
             "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds, "steps": p["steps"],
         })
         self._partial = self._empty_partial()

@@ -102,33 +102,64 @@ def test_unknown_benchmark_is_an_error(capsys):
 
 def test_laptop_quick_runs_end_to_end(capsys, tmp_path):
     assert bench.main(["laptop", "--quick", "--attention", "cbam", "--time-budget", "60",
-                       "--out", str(tmp_path)]) == 0
+                       "--out", str(tmp_path), "--set", "batch_size=64"]) == 0
     out = capsys.readouterr().out
     assert "generated stand-in" in out.lower() or "stand-in" in out
-    assert re.search(r"test accuracy without TTA: \d+\.\d\d% at \d+ s wall", out)
-    assert re.search(r"test accuracy with flip TTA: \d+\.\d\d% at \d+ s wall \(within the 60 s budget\)", out)
+    assert "batch_size=64" in out.splitlines()[0]
+    assert re.search(r"test accuracy without TTA: \d+\.\d\d%", out)
+    assert re.search(r"wall time: \d+\.\d s of the 60 s budget \(\d+\.\d% used\)", out)
     assert (tmp_path / "metrics.json").is_file()
+    assert bench.main(["laptop", "--quick", "--set", "batch_sise=64"]) == 2
+    assert "use FIELD=VALUE with one of the recipe's fields" in capsys.readouterr().out
 
 
 def test_full_quick_reports_when_the_target_was_reached(capsys):
     """``bench full`` (the GPU profile's benchmark) runs anywhere; the target line names the first
-    epoch whose test accuracy reached it, and the epoch list shows where that came from."""
+    epoch whose validation accuracy reached it, and the epoch list shows where that came from."""
     assert bench.main(["full", "--quick", "--device", "cpu", "--target", "0"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Full profile: cbam") and "no time budget" in out.splitlines()[0]
-    assert re.search(r"target 0\.00% first reached at epoch 1, \d+ s wall \(\d+\.\d min\)", out)
-    epochs = re.findall(r"  epoch (\d+): train acc [\d.]+%, test acc ([\d.]+)%", out)
+    assert re.search(r"target 0\.00% first reached \(val\) at epoch 1, \d+ s wall", out)
+    epochs = re.findall(r"  epoch (\d+): train acc [\d.]+%, val acc ([\d.]+)%", out)
     assert [e for e, _ in epochs] == ["1", "2"]
-    assert re.search(r"test accuracy with flip TTA: \d+\.\d\d% at \d+ s wall$", out.strip())
+    assert re.search(r"test accuracy without TTA: \d+\.\d\d%", out)
 
     assert bench.main(["full", "--quick", "--device", "cpu", "--target", "101"]) == 0
     out = capsys.readouterr().out
-    best = max(float(acc) for _, acc in re.findall(r"  epoch (\d+): train acc [\d.]+%, test acc ([\d.]+)%", out))
-    assert f"target 101.00% not reached (best {best:.2f}%)" in out
+    best = max(float(acc) for _, acc in re.findall(r"  epoch (\d+): train acc [\d.]+%, val acc ([\d.]+)%", out))
+    assert f"target 101.00% not reached on val (best {best:.2f}%)" in out
+
+
+def test_choose_cpu_setup_times_the_candidates_and_says_why(monkeypatch):
+    from cbam_course import AttentionCNN
+    from cbam_course.fast import setup as setup_module
+
+    monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: True)
+    assert len(setup_module.candidate_setups(allow_bfloat16=False)) * 2 == len(setup_module.candidate_setups())
+    monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: False)
+    candidates = setup_module.candidate_setups()
+    assert {c.channels_last for c in candidates} == {False, True} and not any(c.bfloat16 for c in candidates)
+    model = AttentionCNN(attention="cbam", width=16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng, threads = torch.get_rng_state(), torch.get_num_threads()
+    chosen, why = setup_module.choose_cpu_setup(model, batch_size=8, rounds=1)
+    assert chosen in candidates and str(chosen) in why and "fastest of" in why
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is untouched
+    assert torch.equal(torch.get_rng_state(), rng) and torch.get_num_threads() == threads
+
+
+def test_capped_kernels_count_as_no_native_bfloat16(monkeypatch):
+    from cbam_course.fast.cpu import cpu_has_native_bfloat16
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert not cpu_has_native_bfloat16()
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not cpu_has_native_bfloat16()
 
 
 def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
-    assert bench.main(["laptop", "--quick", "--time-budget", "0.001"]) == 1
+    assert bench.main(["laptop", "--quick", "--time-budget", "0.000001"]) == 1
     assert "error: no epoch fits in the 0 s budget" in capsys.readouterr().out
 
 
