@@ -117,7 +117,7 @@ html: setup
 
 runtimes: setup
 	@case "$(or $(MODE),quick)" in \
-	  quick) echo "make runtimes MODE=quick: all 18 notebooks took 76 s on a 2-core CPU, no data needed. Ctrl-C keeps what is measured; MODE=laptop|full measures training.";; \
+	  quick) echo "make runtimes MODE=quick: 18 notebooks took 76 s on a 2-core CPU (2026-11-26, before the 04a appendix: 4 s more on a busy machine), no data needed. Ctrl-C keeps what is measured; MODE=laptop|full measures training.";; \
 	  laptop) echo "make runtimes MODE=laptop: over 79 minutes on 2 CPU cores (the six lessons alone; their exercise and solution copies not measured), and CIFAR-10. Ctrl-C keeps what is measured; MODE=quick takes about a minute.";; \
 	  full) echo "make runtimes MODE=full: needs a CUDA GPU and CIFAR-10; not measured. Ctrl-C keeps what is measured; MODE=quick takes about a minute.";; \
 	esac
