@@ -33,6 +33,7 @@ __all__ = [
     "TimmCBAM",
     "copy_seed_weights",
     "timm_hidden_channels",
+    "CBAMBasicBlock",
 ]
 
 
@@ -84,6 +85,37 @@ class ParallelCBAM(CBAM):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "ParallelCBAM", self.channel_attention.in_channels)
         return x * self.weights(x)
+
+
+class CBAMBasicBlock(nn.Module):
+    """ResNet's BasicBlock (ResNet-18/34) with CBAM where the official code puts it.
+
+    ``relu(cbam(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x))``: CBAM re-weights the residual
+    branch after its second BatchNorm, before the addition, so the shortcut is never attenuated
+    (github.com/Jongchan/attention-module, ``MODELS/model_resnet.py``, ``BasicBlock.forward``). The
+    shortcut is the identity, or a 1x1 convolution with the stride and a BatchNorm when the shape
+    changes. Lesson 04 uses it; exercise 04 asks for it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, ratio: int = 16) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.cbam = CBAM(out_channels, ratio)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:   # match the branch's shape
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out = self.cbam(out)                          # attention re-weights the branch only
+        return torch.relu(out + self.shortcut(x))     # then the shortcut is added
 
 
 # ------------------------------------------------------------------------------------------------

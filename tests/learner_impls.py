@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import cbam_course
-from cbam_course.variants import ParallelCBAM, SpatialFirstCBAM
+from cbam_course.variants import CBAMBasicBlock, ParallelCBAM, SpatialFirstCBAM
 
 
 # ---------------------------------------------------------------- channel attention, right
@@ -608,7 +608,7 @@ class BlockRatioIgnored(BlockLikeLesson):
         self.cbam = cbam_course.CBAM(out_channels, 16)
 
 
-RIGHT_BLOCK = [BlockLikeLesson, BlockOfficialStyle]
+RIGHT_BLOCK = [CBAMBasicBlock, BlockLikeLesson, BlockOfficialStyle]
 WRONG_BLOCK = [
     (BlockCBAMAfterAdd, "after the addition"),
     (BlockCBAMAfterReLU, "after the final ReLU"),
