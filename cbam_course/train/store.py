@@ -150,7 +150,7 @@ def make_spec(attention: str, *, profile: Profile | str | None = None, recipe: R
                    profile=profile.name, epochs=int(epochs or profile.epochs),
                    time_budget=None if budget is None or not math.isfinite(budget) else float(budget),
                    max_steps=None if steps is None else int(steps), seed=int(seed),
-                   data=data_identity(*data))
+                   data=data_identity(*data), model_version=MODEL_VERSION)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,221 @@
+"""The run store (issue 18): a run's identity, a prepared store that lessons 05 and 06 read without
+training or writing, and a clear message for every kind of damage. On the stand-in (quick profile);
+no network, no ../shared."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from cbam_course.__main__ import main
+from cbam_course.grading.run import execute, kernel_env
+from cbam_course.train import make_standin
+from cbam_course.train import store as store_module
+from cbam_course.train.prepare import lesson_setup, prepare
+from cbam_course.train.recipes import get_profile, get_recipe
+from cbam_course.train.store import (MANIFEST_NAME, MODEL_VERSION, RunStore, RunStoreError, fetch_run,
+                                     make_spec)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = get_profile("quick")
+
+
+# ---- identity -------------------------------------------------------------------------------
+
+
+def test_a_runs_identity_is_stable_and_changes_with_what_determines_it():
+    data = make_standin(64, 32, seed=0)
+
+    def spec(attention="cbam", data=data, **kw):
+        return make_spec(attention, profile=QUICK, data=data, **kw)
+
+    base = spec(seed=0)
+    # The same settings find the same run: again, with the data generated afresh, with the defaults
+    # spelt out, and with "no time budget" said as infinity (as lesson 06 says it).
+    assert spec(seed=0).run_id == base.run_id
+    assert spec(data=make_standin(64, 32, seed=0)).run_id == base.run_id
+    assert spec(recipe=get_recipe(QUICK.recipe), width=QUICK.width, epochs=QUICK.epochs,
+                max_steps=QUICK.max_steps).run_id == base.run_id
+    assert spec(time_budget=math.inf).run_id == base.run_id
+    assert base.folder_name == f"cbam-w{QUICK.width}-seed0-{base.run_id[:8]}"
+    assert base.identity()["model_version"] == MODEL_VERSION
+    # Any change to the network, the recipe, the seed, the budgets or the data finds another run.
+    others = {
+        "attention": spec("se"), "width": spec(width=QUICK.width * 2),
+        "recipe": spec(recipe=get_recipe(QUICK.recipe, lr=0.1)),
+        "recipe batch": spec(recipe=get_recipe(QUICK.recipe, batch_size=64)),
+        "recipe name": spec(recipe="seed"), "seed": spec(seed=1), "epochs": spec(epochs=QUICK.epochs + 1),
+        "steps": spec(max_steps=7), "time": spec(time_budget=60.0), "profile": make_spec("cbam", profile="laptop",
+                                                                                          width=QUICK.width, data=data),
+        "data seed": spec(data=make_standin(64, 32, seed=1)), "data size": spec(data=make_standin(65, 32, seed=0)),
+    }
+    ids = {name: s.run_id for name, s in others.items()}
+    assert base.run_id not in ids.values(), ids
+    assert len(set(ids.values())) == len(ids), ids
+    # A new model version finds another run too.
+    assert store_module.RunSpec(**{**base.__dict__, "model_version": MODEL_VERSION + 1}).run_id != base.run_id
+
+
+# ---- a prepared store, read-only --------------------------------------------------------------
+
+
+def _snapshot(root: Path) -> dict:
+    """Every file's sha256 and mtime, every folder's mtime: what "nothing changed" compares."""
+    snap = {}
+    for path in sorted(root.rglob("*")):
+        st = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        snap[str(path.relative_to(root))] = (digest, st.st_mtime_ns)
+    snap["."] = ("dir", root.stat().st_mtime_ns)
+    return snap
+
+
+def _set_writable(root: Path, writable: bool) -> None:
+    for path in [root, *root.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    """A quick store with every run lessons 05 and 06 show (3 seeds), made read-only."""
+    tmp = tmp_path_factory.mktemp("store")
+    root, fallback = tmp / "runs", tmp / "fallback"
+    runs = prepare("quick", seeds=3, store=RunStore(root, fallback), progress=False)
+    assert len(runs) == 2 + 5 * 3 and all(r.trained for r in runs)
+    assert not fallback.exists()
+    _set_writable(root, False)
+    yield root, fallback
+    _set_writable(root, True)
+
+
+def _run_lesson(name: str, root: Path, cache: Path, mpl: Path):
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    env = kernel_env({"CBAM_COURSE_QUICK": "1", "CBAM_COURSE_RUNS": str(root), "XDG_CACHE_HOME": str(cache),
+                      "MPLCONFIGDIR": str(mpl),  # matplotlib's font cache would land in XDG_CACHE_HOME
+                      "MPLBACKEND": "Agg", "CBAM_COURSE_PROFILE": None})
+    done = execute(nb, cwd=ROOT / "notebooks", env=env, limit=300, cell_timeout=120, quiet=True)
+    assert done.error is None, f"{name}: {done.error}"
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+def test_lessons_05_and_06_read_a_read_only_store_and_train_nothing(prepared, tmp_path):
+    root, _ = prepared
+    before = _snapshot(root)
+    cache = tmp_path / "cache"  # where a missing run would be trained: it must stay empty
+    text05 = _run_lesson("05_cifar10_training.ipynb", root, cache, tmp_path / "mpl")
+    assert text05.count("loaded from the run store, not trained") == 2, text05[-2000:]
+    assert "training (not in the run store yet)" not in text05
+    text06 = _run_lesson("06_se_comparison.ipynb", root, cache, tmp_path / "mpl")
+    assert "15 runs: 0 trained now, 15 loaded from the run store" in text06, text06[-2000:]
+    assert not cache.exists(), sorted(cache.rglob("*"))
+    assert _snapshot(root) == before
+
+
+# ---- damage, one kind at a time ---------------------------------------------------------------
+
+
+def _lesson05_cbam(root: Path, fallback: Path):
+    """Look up lesson 05's CBAM run as the lesson does."""
+    setup = lesson_setup(5, QUICK)
+    return fetch_run("cbam", profile=QUICK, recipe=setup.recipe, data=setup.load_data(QUICK), seed=0,
+                     store=RunStore(root, fallback), progress=False, live_plot=False, verbose=False)
+
+
+def _rewrite_manifest(folder: Path, **changes) -> None:
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    manifest.update(changes)
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+def _damages():
+    def flip_byte(folder):
+        path = folder / "checkpoint.pt"
+        blob = bytearray(path.read_bytes())
+        blob[len(blob) // 2] ^= 0xFF
+        path.write_bytes(bytes(blob))
+
+    def edit_metrics(folder):
+        path = folder / "metrics.json"
+        path.write_text(path.read_text().replace('"epoch": 1', '"epoch": 7', 1))
+
+    def not_a_checkpoint(folder, payload=b"these are not the weights you are looking for\n"):
+        (folder / "checkpoint.pt").write_bytes(payload)
+        files = json.loads((folder / MANIFEST_NAME).read_text())["files"]
+        files["checkpoint.pt"]["sha256"] = hashlib.sha256(payload).hexdigest()  # so the checksum passes
+        _rewrite_manifest(folder, files=files)
+
+    def tensors_only(folder):
+        torch.save({"not": torch.zeros(2)}, folder / "checkpoint.pt")
+        not_a_checkpoint(folder, (folder / "checkpoint.pt").read_bytes())
+
+    return {
+        "checksum, checkpoint": (flip_byte, "checkpoint.pt is damaged: its checksum"),
+        "checksum, metrics": (edit_metrics, "metrics.json is damaged: its checksum"),
+        "missing file": (lambda f: (f / "metrics.json").unlink(), "metrics.json is missing"),
+        "partial, unfinished": (lambda f: _rewrite_manifest(f, finished=False), "is partial"),
+        "partial, no manifest": (lambda f: (f / MANIFEST_NAME).unlink(), "is partial"),
+        "other model version": (lambda f: _rewrite_manifest(f, model_version=MODEL_VERSION - 1),
+                                f"model version {MODEL_VERSION - 1} of the course, and this one is version"),
+        "manifest does not parse": (lambda f: (f / MANIFEST_NAME).write_text('{"finished": tr'), "does not parse"),
+        "not a checkpoint": (not_a_checkpoint, "not a PyTorch checkpoint"),
+        "not a model checkpoint": (tensors_only, "does not fit the model here"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_damages()))
+def test_a_damaged_run_says_what_is_wrong_and_what_to_do(prepared, tmp_path, kind):
+    damage, expected = _damages()[kind]
+    root = tmp_path / "runs"
+    shutil.copytree(prepared[0], root)
+    _set_writable(root, True)
+    folder = _lesson05_cbam(root, tmp_path / "fallback").folder
+    damage(folder)
+    _set_writable(root, False)
+    try:
+        with pytest.raises(RunStoreError) as err:
+            _lesson05_cbam(root, tmp_path / "fallback")
+    finally:
+        _set_writable(root, True)
+    message = str(err.value)
+    assert expected in message, message
+    assert "read-only" in message and "prepare --profile quick" in message and "CBAM_COURSE_RUNS" in message, message
+    assert str(folder) in message, message
+    assert not (tmp_path / "fallback").exists()  # nothing was trained instead
+    assert err.value._render_traceback_() == [f"RunStoreError: {message}"]  # a notebook shows just this
+
+
+def test_a_store_of_another_model_version_says_so(prepared, tmp_path, monkeypatch):
+    """After MODEL_VERSION is bumped, the old runs are found and named, not silently trained again."""
+    monkeypatch.setattr(store_module, "MODEL_VERSION", MODEL_VERSION + 1)
+    with pytest.raises(RunStoreError) as err:
+        _lesson05_cbam(prepared[0], tmp_path / "fallback")
+    message = str(err.value)
+    assert "from another model version of the course" in message and f"version {MODEL_VERSION + 1}" in message
+    assert "cbam-w16-seed0-" in message and "prepare --profile quick" in message, message
+    assert not (tmp_path / "fallback").exists()
+
+
+def test_the_command_line_loads_a_stored_run_and_refuses_a_damaged_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CBAM_COURSE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = ["train", "--quick", "--width", "16", "--max-steps", "2", "--no-progress"]
+    assert main(args) == 0
+    assert "training (not in the run store yet)" in capsys.readouterr().out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "loaded from the run store, not trained" in out and "To train it afresh, delete that folder" in out
+    (manifest,) = (tmp_path / "runs" / "quick").glob(f"*/{MANIFEST_NAME}")
+    manifest.write_text("not json")
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: The manifest") and "does not parse" in err[0], err
