@@ -100,6 +100,19 @@ def test_crop_pads_with_zeros_like_torchvision():
     assert set(torch.unique(out).tolist()) <= {0, 200}
 
 
+def test_the_recipes_crop_padding_reaches_the_training_batches():
+    """``Recipe.crop_padding`` (the Day 50 lesson's 4 by default) is what the training loader pads with."""
+    from cbam_course.train.recipes import get_recipe
+
+    bright = D.ImageSet(torch.full((2000, 3, 32, 32), 200, dtype=torch.uint8), torch.zeros(2000, dtype=torch.long))
+    for padding in (4, 2, 0):
+        train, _, _ = D.run_loaders(bright, bright, get_recipe("fast", crop_padding=padding, holdout=0.0,
+                                                                   batch_size=2000), "cpu")
+        x, _ = next(iter(train))
+        padded_rows = (x[:, 0, :, 16] < 0).sum(1)  # zero padding is far below the normalised 200s
+        assert padded_rows.max() == padding, (padding, padded_rows.max())
+
+
 def test_normalize_equals_totensor_normalize():
     import torchvision.transforms as T
 

@@ -69,8 +69,10 @@ def machine_line() -> str:
         load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"machine: {model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, {gpu}; "
-            f"torch {torch.__version__}; {now}; load average {load}")
+    caps = [f"kernels {torch.backends.cpu.get_cpu_capability()}"]  # AVX2 under ATEN_CPU_CAPABILITY=avx2
+    caps += [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "NUMBA_CPU_NAME") if os.environ.get(k)]
+    return (f"machine: {model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, {gpu}, "
+            f"{', '.join(caps)}; torch {torch.__version__}; {now}; load average {load}")
 
 
 def _allocator_line(kept: bool) -> str:
@@ -500,7 +502,7 @@ def _profile_main(name: str, argv: list[str]) -> int:
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
     p.add_argument("--attention", choices=("none", "se", "cbam"), default="cbam")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds for everything, loading and evaluation included (default: the profile's)")
+                   help="seconds for everything, loading and evaluation included (default: the profile's; 0: none)")
     p.add_argument("--width", type=_positive_int, default=None, help="default: the profile's")
     p.add_argument("--recipe", default=None, help="default: the profile's")
     p.add_argument("--epochs", type=_positive_int, default=None,
@@ -530,6 +532,7 @@ def _profile_main(name: str, argv: list[str]) -> int:
 
     profile = get_profile("quick" if args.quick else name)
     budget = args.time_budget if args.time_budget is not None else profile.time_budget
+    budget = None if budget == 0 else budget  # --time-budget 0: the planned epochs, however long
     try:
         overrides = _recipe_overrides(args.set)
         recipe = get_recipe(args.recipe or profile.recipe, **overrides)

@@ -432,9 +432,9 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = N
 
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None,
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                  dtype: torch.dtype = torch.float32, padding: int = 4) -> torch.Tensor:
     """The seed's training transform on a uint8 batch: crop with padding 4, flip, normalise."""
-    return normalize(random_crop_flip(images, generator), dtype)
+    return normalize(random_crop_flip(images, generator, padding), dtype)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -463,6 +463,9 @@ class BatchLoader:
             CUDA and often on CPU).
         seed: seeds the shuffle and the augmentation.
         dtype: float type of the returned images.
+        padding: the random crop's zero padding (the Day 50 lesson's: 4).
+        size: when set and smaller than the images, batches are scaled down to ``size`` x ``size``
+            (progressive resizing: cheaper steps early in a run; the Trainer sets it).
     """
 
     data: ImageSet
@@ -474,6 +477,8 @@ class BatchLoader:
     channels_last: bool = False
     seed: int = 0
     dtype: torch.dtype = torch.float32
+    padding: int = 4
+    size: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -514,9 +519,12 @@ class BatchLoader:
             images, labels = self._images[idx], self._labels[idx]
             self._batch_state = self._generator.get_state()
             if self.augment:
-                x = augment_batch(images, self._generator, self.dtype)
+                x = augment_batch(images, self._generator, self.dtype, self.padding)
             else:
                 x = normalize(images, self.dtype)
+            if self.size and self.size < x.shape[-1]:
+                x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                                                    antialias=True, align_corners=False)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             self._position = b + 1
@@ -561,7 +569,7 @@ def run_loaders(train_data: ImageSet, test_data: ImageSet, recipe, device: torch
     n = len(train_data)
     train = BatchLoader(train_data, recipe.batch_size, shuffle=True, augment=True,
                         drop_last=(n % recipe.batch_size == 1),  # BatchNorm needs 2+ images
-                        device=device, channels_last=channels_last, seed=seed)
+                        device=device, channels_last=channels_last, seed=seed, padding=recipe.crop_padding)
     test = BatchLoader(test_data, recipe.eval_batch_size, device=device, channels_last=channels_last)
     held_out = test if val_data is None else BatchLoader(val_data, recipe.eval_batch_size, device=device,
                                                          channels_last=channels_last)

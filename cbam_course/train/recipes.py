@@ -105,6 +105,9 @@ class Recipe:
     final_div_factor: float = 1e4    # one-cycle: end lr = lr / final_div_factor
     label_smoothing: float = 0.0
     holdout: float = 0.0             # share of the training images held out for validation
+    crop_padding: int = 4            # the random crop's zero padding
+    small_size: int = 0              # progressive resizing: train at this size (0: never) ...
+    small_share: float = 0.0         # ... for this share of the run, then at full size
     batch_size: int = 128
     eval_batch_size: int = 100
     epochs: int = 50
@@ -126,6 +129,11 @@ class Recipe:
         if self.schedule == "onecycle":
             return OneCycle(optimizer, self.lr, self.pct_start, self.div_factor, self.final_div_factor)
         raise ValueError(f"Recipe {self.name!r}: unknown schedule {self.schedule!r}; use 'plateau' or 'onecycle'.")
+
+    def image_size(self, progress: float) -> int | None:
+        """The training image size at ``progress`` (0 to 1) through the run: ``small_size`` for the
+        first ``small_share`` of it, then None (the images' own size)."""
+        return self.small_size if self.small_size and progress < self.small_share else None
 
     def make_criterion(self) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
