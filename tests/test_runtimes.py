@@ -150,3 +150,31 @@ def test_render_only_rewrites_both_tables_with_their_machines(tmp_path):
         assert "Measured on:\n\n- quick: Reference CPU, 2 cores (2026-11-26)\n- laptop: not measured" in text, doc
         assert "python tools/measure_runtimes.py --estimate" in text, doc
     assert measure_runtimes.load(root / "docs" / "runtimes.md") == data
+
+
+def test_lessons_get_an_empty_store_unless_one_is_given_and_a_store_that_trains_fails(tmp_path):
+    """Without --store each notebook sees an empty store of its own (a first run); with --store the
+    times go in the "+store" column, and a notebook that still printed the lessons' training line
+    counts as failed: those are not the times of a class with a prepared store."""
+    root = tmp_path / "course"
+    (root / "notebooks").mkdir(parents=True)
+    code = ("import os, pathlib\nstore = pathlib.Path(os.environ['CBAM_COURSE_RUNS'])\n"
+            "assert store.name == 'store' or (store.is_dir() and not any(store.iterdir())), store\n"
+            "if (store / 'missing').exists():\n    print('cbam, seed 0: " + measure_runtimes.TRAINED_MARK + "')\n")
+    nbformat.write(new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[new_code_cell(code)]),
+                   root / "notebooks" / "05_lesson.ipynb")
+    out, store = tmp_path / "runtimes.md", tmp_path / "store"
+    (store / "quick").mkdir(parents=True)
+    assert measure_runtimes.main(["--mode", "quick", "--root", str(root), "--out", str(out)]) == 0
+    assert measure_runtimes.main(["--mode", "quick", "--root", str(root), "--out", str(out), "--store", str(store),
+                                  "--note", "A store made for the test."]) == 0
+    data = measure_runtimes.load(out)
+    assert set(data) == {"quick", "quick+store"}
+    stored = data["quick+store"]["runs"]["notebooks/05_lesson.ipynb"]
+    assert stored["error"] is None and stored["store"] == str(store)
+    text = out.read_text()
+    assert "| quick+store (s) |" in text and "A store made for the test." in text
+    (store / "missing").mkdir()
+    assert measure_runtimes.main(["--mode", "quick", "--root", str(root), "--out", str(out), "--store", str(store)]) == 1
+    error = measure_runtimes.load(out)["quick+store"]["runs"]["notebooks/05_lesson.ipynb"]["error"]
+    assert error.startswith("trained 1 run(s)") and "prepare" in error

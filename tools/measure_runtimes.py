@@ -2,6 +2,7 @@
 
     python tools/measure_runtimes.py --mode quick                  # make runtimes MODE=quick
     python tools/measure_runtimes.py --mode laptop --folders notebooks --only 05 06 --data /path/to/cifar10
+    python tools/measure_runtimes.py --mode laptop --folders notebooks --only 05 06 --data DIR --store runs/
     python tools/measure_runtimes.py --mode quick --folders notebooks --out /tmp/runtimes.md
     python tools/measure_runtimes.py --estimate                    # this machine, in under a minute
     python tools/measure_runtimes.py --render-only                 # rewrite the tables, measure nothing
@@ -15,6 +16,12 @@ docs/runtimes.md keeps every mode's measurements: a run replaces the numbers of 
 measured in its mode and leaves the rest as they were; a cell nobody measured says "not measured".
 The measurements also sit, machine-readable, in a comment at the end of the file.
 
+Lessons 05 and 06 take their trained runs from the run store (``cbam_course/train/store.py``).
+Without ``--store`` each measurement gets an empty store of its own (a temporary folder), so the
+times are those of a first run that trains everything. With ``--store DIR`` (a store made by
+``python -m cbam_course prepare``) the times are those of a class with a prepared store; they go in
+their own column ("laptop+store"), and a notebook that still had to train a run counts as failed.
+
 ``--estimate`` measures nothing into the file. It times a calibration here (lessons 01 and 02 in
 quick mode, a fresh kernel each, as the table was measured), divides by the same two notebooks'
 recorded times, and prints the table scaled by that ratio, marked as an estimate. Laptop-mode
@@ -23,12 +30,14 @@ trainings stop at the profile's time budget, so that part of lessons 05 and 06 i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
 import re
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +53,8 @@ CALIBRATION = ("notebooks/01_concepts.ipynb", "notebooks/02_channel_attention.ip
 # Trainings that stop at the laptop profile's time budget, per lesson (name prefix): the lessons'
 # describe_mode(profile, trainings=...) calls: lesson 05 trains two networks, lesson 06 five per seed.
 BUDGETED_TRAININGS = {"05": 2, "06": 5}
+# The lessons' words when a run was missing from the store and is trained (cbam_course/train/store.py).
+TRAINED_MARK = "training (not in the run store yet)"
 ESTIMATE_HINT = "`python tools/measure_runtimes.py --estimate` (under a minute)"
 
 
@@ -64,15 +75,21 @@ def _cell(run: dict | None) -> tuple[str, str]:
     return f"{run['seconds']:.1f}", memory
 
 
+def columns(data: dict) -> list[str]:
+    """The modes, each followed by its "+store" column (times with a prepared run store) if measured."""
+    return [c for m in MODES for c in (m, f"{m}+store") if c == m or c in data]
+
+
 def table(data: dict) -> list[str]:
     """The run-time table (Markdown lines): one row per notebook, seconds and memory per mode."""
     notebooks = sorted({nb for mode in data.values() for nb in mode.get("runs", {})},
                        key=lambda n: (FOLDERS.index(n.split("/")[0]) if n.split("/")[0] in FOLDERS else 9, n))
-    lines = ["| notebook | " + " | ".join(f"{m} (s) | {m} peak MiB" for m in MODES) + " |",
-             "|---|" + "---:|---:|" * len(MODES)]
+    cols = columns(data)
+    lines = ["| notebook | " + " | ".join(f"{m} (s) | {m} peak MiB" for m in cols) + " |",
+             "|---|" + "---:|---:|" * len(cols)]
     for nb in notebooks:
         cells = []
-        for mode in MODES:
+        for mode in cols:
             cells += _cell(data.get(mode, {}).get("runs", {}).get(nb))
         lines.append(f"| `{nb}` | " + " | ".join(cells) + " |")
     return lines
@@ -81,7 +98,7 @@ def table(data: dict) -> list[str]:
 def machines(data: dict) -> list[str]:
     """One line per mode: the machines (and dates) its numbers were measured on."""
     lines = []
-    for mode in MODES:
+    for mode in columns(data):
         runs = data.get(mode, {}).get("runs", {}).values()
         where: dict[str, set[str]] = {}
         for run in runs:
@@ -123,14 +140,16 @@ def render(data: dict) -> str:
         "Seconds are wall time for a fresh kernel running the notebook top to bottom (kernel start",
         "included); memory is the kernel's peak resident set. \"not measured\" means nobody has run that",
         "mode for that notebook yet: no number is guessed. A busy machine (load average above its core",
-        "count, listed below) makes the times longer than a learner's.",
+        "count, listed below) makes the times longer than a learner's. A \"+store\" column times lessons",
+        "05 and 06 with a prepared run store (`python -m cbam_course prepare`): they load their trained",
+        "runs instead of training them; the other columns start from an empty store.",
         "",
         *table(data),
         "",
         *measured_on(data),
     ]
     lines += ["", "## How each mode was measured", ""]
-    for mode in MODES:
+    for mode in columns(data):
         runs = data.get(mode, {}).get("runs", {})
         if not runs:
             lines.append(f"- **{mode}**: not measured yet.")
@@ -143,8 +162,10 @@ def render(data: dict) -> str:
             count = f"{len(nbs)} notebook" + ("s" if len(nbs) > 1 else "")
             loads = [runs[n]["load"] for n in nbs if runs[n].get("load") is not None]
             busy = f"; load average {min(loads):.1f}-{max(loads):.1f} before each notebook" if loads else ""
+            note = next((runs[n]["note"] for n in nbs if runs[n].get("note")), "")
             lines.append(f"- **{mode}**, {count}, {total:.0f} s in all: {where}; {when}; "
-                         f"`{command}`" + (f"; data: `{data_dir}`" if data_dir else "") + busy)
+                         f"`{command}`" + (f"; data: `{data_dir}`" if data_dir else "") + busy
+                         + (f". {note}" if note else ""))
         failed = [f"`{n}`: {r['error']}" for n, r in runs.items() if r.get("error")]
         if failed:
             lines.append(f"  - failed in {mode} mode: " + "; ".join(failed))
@@ -164,21 +185,33 @@ def select(root: Path, folders: list[str], only: list[str]) -> list[Path]:
 
 
 def measure(paths: list[Path], mode: str, root: Path, command: str, timeout: int | None = -1,
-            done: Callable[[str, dict], None] | None = None) -> dict:
+            done: Callable[[str, dict], None] | None = None, store: Path | None = None, note: str = "") -> dict:
     """Run each notebook in ``mode``; return {notebook: record} for the data file. ``done`` is
-    called after each notebook (so a long run that is stopped keeps what it measured)."""
+    called after each notebook (so a long run that is stopped keeps what it measured). With
+    ``store`` the lessons read that run store, and a notebook that trained a run counts as failed;
+    without, each notebook gets an empty store of its own."""
+    from cbam_course.train.store import RUNS_ENV
+
     where, when = machine(), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     records = {}
     for path in paths:
         rel = path.resolve().relative_to(root.resolve()).as_posix()
         print(f"{rel} ({mode})...", flush=True)
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        run = run_notebook(path, mode, timeout, measure_memory=True)
+        with tempfile.TemporaryDirectory(prefix="cbam-runs-") as empty:
+            run = run_notebook(path, mode, timeout, measure_memory=True,
+                               env={RUNS_ENV: str(store.resolve() if store else empty)})
+        if store and run.error is None:
+            text = "".join(o.get("text", "") for c in run.notebook.cells for o in c.get("outputs", []))
+            if text.count(TRAINED_MARK):
+                run = dataclasses.replace(run, error=f"trained {text.count(TRAINED_MARK)} run(s): the store {store} "
+                                         f"lacks them (python -m cbam_course prepare fills it)")
         records[rel] = {"seconds": round(run.seconds, 1),
                         "peak_mib": None if run.peak_mib is None else round(run.peak_mib),
                         "error": run.error, "machine": where, "date": when, "command": command,
                         "data": os.environ.get(DATA_ENV) if mode != "quick" else None,
-                        "load": None if load_before is None else round(load_before, 1)}
+                        "load": None if load_before is None else round(load_before, 1),
+                        "store": str(store) if store else None, "note": note}
         print(f"  {run.seconds:.1f} s" + (f", {run.peak_mib:.0f} MiB" if run.peak_mib else "")
               + (f"  FAILED: {run.error}" if run.error else ""), flush=True)
         if done:
@@ -299,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folders", nargs="+", default=list(FOLDERS), help="folders to measure (default: all three)")
     parser.add_argument("--only", nargs="*", default=[], help="notebook name prefixes, e.g. 05 06")
     parser.add_argument("--data", type=Path, help=f"CIFAR-10 folder for laptop/full (sets ${DATA_ENV})")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="a prepared run store for lessons 05 and 06 (times go in the mode's +store column)")
+    parser.add_argument("--note", default="", help="one sentence on how the store was made, kept with the times")
     parser.add_argument("--timeout", type=int, default=-1, help="seconds per cell (default: the mode's limit)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the course repository")
     parser.add_argument("--out", type=Path, default=None, help="the table to update (default: docs/runtimes.md)")
@@ -331,12 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(notebook: str, record: dict) -> None:
-        data.setdefault(args.mode, {"runs": {}})["runs"][notebook] = record
+        data.setdefault(args.mode + ("+store" if args.store else ""), {"runs": {}})["runs"][notebook] = record
         out.write_text(render(data), encoding="utf-8")
         if guide:
             update_guide(guide, data)
 
-    records = measure(paths, args.mode, args.root, command.strip(), args.timeout, done=save)
+    if args.store and not args.store.is_dir():
+        parser.error(f"--store {args.store} is not a folder: make one with `python -m cbam_course prepare`.")
+    records = measure(paths, args.mode, args.root, command.strip(), args.timeout, done=save, store=args.store,
+                      note=args.note)
     print(f"wrote {out}" + (f" and the table in {guide}" if guide and guide.exists() else ""))
     return 1 if any(r["error"] for r in records.values()) else 0
 

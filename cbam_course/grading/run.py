@@ -370,12 +370,13 @@ class Run:
 
 
 def run_notebook(path: Path, mode: str, timeout: int | None = -1, measure_memory: bool = False,
-                 limit: float | None = -1) -> Run:
+                 limit: float | None = -1, env: dict[str, str | None] | None = None) -> Run:
     """Execute the notebook at ``path`` in ``mode`` with a fresh kernel, working in its own folder.
 
     A failing cell does not raise: the run comes back with ``error`` set and the outputs so far.
     ``timeout`` is per cell in seconds (default: the mode's, see CELL_TIMEOUT; None: no limit);
     ``limit`` is for the whole notebook (default: the mode's, see NOTEBOOK_LIMIT; None: no limit).
+    ``env``: more environment changes for the kernel (None = unset), on top of the mode's.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -384,7 +385,7 @@ def run_notebook(path: Path, mode: str, timeout: int | None = -1, measure_memory
         if nb.nbformat_minor < 5:
             probe.pop("id", None)
         nb.cells.append(probe)
-    done = execute(nb, cwd=path.parent.resolve(), env=kernel_env(mode_env(mode)),
+    done = execute(nb, cwd=path.parent.resolve(), env=kernel_env({**mode_env(mode), **(env or {})}),
                    limit=NOTEBOOK_LIMIT[mode] if limit == -1 else limit,
                    cell_timeout=CELL_TIMEOUT[mode] if timeout == -1 else timeout)
     peak = None
