@@ -4,7 +4,7 @@ Which set-up trains fastest on a CPU depends on the chip in ways no flag tells: 
 helps oneDNN's convolutions on some CPUs and not on others, bfloat16 pays only where the CPU
 computes it natively, and the thread count that wins depends on the cores and what else runs.
 So a time-budgeted CPU run times a few training steps of each candidate on a copy of its network
-(a few seconds), keeps the fastest, and says which and why (docs/performance.md, section 5).
+(a few seconds), keeps the fastest, and says which and why (docs/performance.md, section 3b).
 """
 from __future__ import annotations
 

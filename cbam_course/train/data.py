@@ -464,8 +464,6 @@ class BatchLoader:
         seed: seeds the shuffle and the augmentation.
         dtype: float type of the returned images.
         padding: the random crop's zero padding (the Day 50 lesson's: 4).
-        size: when set and smaller than the images, batches are scaled down to ``size`` x ``size``
-            (progressive resizing: cheaper steps early in a run; the Trainer sets it).
     """
 
     data: ImageSet
@@ -478,7 +476,6 @@ class BatchLoader:
     seed: int = 0
     dtype: torch.dtype = torch.float32
     padding: int = 4
-    size: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
@@ -522,9 +519,6 @@ class BatchLoader:
                 x = augment_batch(images, self._generator, self.dtype, self.padding)
             else:
                 x = normalize(images, self.dtype)
-            if self.size and self.size < x.shape[-1]:
-                x = torch.nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                                                    antialias=True, align_corners=False)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             self._position = b + 1

@@ -106,8 +106,6 @@ class Recipe:
     label_smoothing: float = 0.0
     holdout: float = 0.0             # share of the training images held out for validation
     crop_padding: int = 4            # the random crop's zero padding
-    small_size: int = 0              # progressive resizing: train at this size (0: never) ...
-    small_share: float = 0.0         # ... for this share of the run, then at full size
     batch_size: int = 128
     eval_batch_size: int = 100
     epochs: int = 50
@@ -129,11 +127,6 @@ class Recipe:
         if self.schedule == "onecycle":
             return OneCycle(optimizer, self.lr, self.pct_start, self.div_factor, self.final_div_factor)
         raise ValueError(f"Recipe {self.name!r}: unknown schedule {self.schedule!r}; use 'plateau' or 'onecycle'.")
-
-    def image_size(self, progress: float) -> int | None:
-        """The training image size at ``progress`` (0 to 1) through the run: ``small_size`` for the
-        first ``small_share`` of it, then None (the images' own size)."""
-        return self.small_size if self.small_size and progress < self.small_share else None
 
     def make_criterion(self) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
@@ -205,7 +198,7 @@ PROFILES: dict[str, Profile] = {
     "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True, tune_setup=True, tta=True,
                       expected_time="10 minutes wall (the time budget decides how many epochs)",
-                      expected_accuracy="84-85% (85-86% with flip TTA) where the CPU has native bfloat16, 82% (83% with flip TTA) in float32 elsewhere (2-core CPU, JPEG copy of CIFAR-10; docs/performance.md)",
+                      expected_accuracy="84-85% (85-86% with flip TTA) on a 2-core CPU with AVX-512 and native bfloat16; 77% (78% with flip TTA) on 2 AVX2 cores in float32, like most laptops (one run each, JPEG copy of CIFAR-10; docs/performance.md, sections 3 and 3b)",
                       description="Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32."),
     "full": Profile(name="full", data="cifar10", width=64, recipe="fast", epochs=20, device="cuda", tta=True,
                     expected_time="about 1 minute on an H100 GPU (50 s there, loading and evaluation included)",

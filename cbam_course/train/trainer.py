@@ -182,7 +182,6 @@ class Trainer:
             for images, labels in self.train_loader:
                 if isinstance(self.scheduler, OneCycle):
                     self.scheduler.set_progress(budget.progress(self.step, planned))
-                    self.train_loader.size = self.recipe.image_size(self.scheduler.progress)
                 self._in_flight = True
                 loss, right = mixed_precision_step(self.model, images, labels, self.optimizer, self.criterion,
                                                    self.amp, self.amp_dtype, self.scaler)
