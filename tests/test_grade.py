@@ -248,7 +248,8 @@ def test_the_check_list_comes_from_the_solution_notebooks():
     assert exercises[STEM].checks == [("check_channel_attention", "ChannelAttention"),
                                       ("check_channel_attention_params", "channel_attention_params")]
     se = exercises["06_se_comparison"]
-    assert se.checks == [("check_se_block", "SEBlock"), ("check_se_parameters", "se_parameters")]
+    assert se.checks == [("check_se_block", "SEBlock"), ("check_se_parameters", "se_parameters"),
+                         ("check_pooling_channel_attention", "PoolingChannelAttention")]  # exercise (c)
     assert list(se.defined) == ["check_se_parameters"]  # taken from the solution, not the learner's copy
     assert all(c in checks.__all__ for ex in exercises.values() for c, _ in ex.checks if c not in ex.defined)
 
