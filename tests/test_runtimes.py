@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import measure_runtimes  # noqa: E402
 from cbam_course.grading.run import mode_env  # noqa: E402
+from cbam_course.train.store import TRAINING_NOTE  # noqa: E402
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -160,7 +161,7 @@ def test_lessons_get_an_empty_store_unless_one_is_given_and_a_store_that_trains_
     (root / "notebooks").mkdir(parents=True)
     code = ("import os, pathlib\nstore = pathlib.Path(os.environ['CBAM_COURSE_RUNS'])\n"
             "assert store.name == 'store' or (store.is_dir() and not any(store.iterdir())), store\n"
-            "if (store / 'missing').exists():\n    print('cbam, seed 0: " + measure_runtimes.TRAINED_MARK + "')\n")
+            "if (store / 'missing').exists():\n    print('cbam, seed 0: " + TRAINING_NOTE + "')\n")
     nbformat.write(new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[new_code_cell(code)]),
                    root / "notebooks" / "05_lesson.ipynb")
     out, store = tmp_path / "runtimes.md", tmp_path / "store"

@@ -53,8 +53,6 @@ CALIBRATION = ("notebooks/01_concepts.ipynb", "notebooks/02_channel_attention.ip
 # Trainings that stop at the laptop profile's time budget, per lesson (name prefix): the lessons'
 # describe_mode(profile, trainings=...) calls: lesson 05 trains two networks, lesson 06 five per seed.
 BUDGETED_TRAININGS = {"05": 2, "06": 5}
-# The lessons' words when a run was missing from the store and is trained (cbam_course/train/store.py).
-TRAINED_MARK = "training (not in the run store yet)"
 ESTIMATE_HINT = "`python tools/measure_runtimes.py --estimate` (under a minute)"
 
 
@@ -190,7 +188,7 @@ def measure(paths: list[Path], mode: str, root: Path, command: str, timeout: int
     called after each notebook (so a long run that is stopped keeps what it measured). With
     ``store`` the lessons read that run store, and a notebook that trained a run counts as failed;
     without, each notebook gets an empty store of its own."""
-    from cbam_course.train.store import RUNS_ENV
+    from cbam_course.train.store import RUNS_ENV, TRAINING_NOTE
 
     where, when = machine(), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     records = {}
@@ -203,9 +201,10 @@ def measure(paths: list[Path], mode: str, root: Path, command: str, timeout: int
                                env={RUNS_ENV: str(store.resolve() if store else empty)})
         if store and run.error is None:
             text = "".join(o.get("text", "") for c in run.notebook.cells for o in c.get("outputs", []))
-            if text.count(TRAINED_MARK):
-                run = dataclasses.replace(run, error=f"trained {text.count(TRAINED_MARK)} run(s): the store {store} "
-                                         f"lacks them (python -m cbam_course prepare fills it)")
+            trained = text.count(TRAINING_NOTE)
+            if trained:
+                run = dataclasses.replace(run, error=f"trained {trained} run(s): the store {store} lacks them "
+                                                     f"(python -m cbam_course prepare fills it)")
         records[rel] = {"seconds": round(run.seconds, 1),
                         "peak_mib": None if run.peak_mib is None else round(run.peak_mib),
                         "error": run.error, "machine": where, "date": when, "command": command,

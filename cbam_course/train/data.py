@@ -433,7 +433,8 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = N
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None,
                   dtype: torch.dtype = torch.float32, padding: int = 4) -> torch.Tensor:
-    """The seed's training transform on a uint8 batch: crop with padding 4, flip, normalise."""
+    """The seed's training transform on a uint8 batch: random crop with zero ``padding`` (the Day 50
+    lesson's 4), flip, normalise."""
     return normalize(random_crop_flip(images, generator, padding), dtype)
 
 

@@ -44,7 +44,7 @@ from .data import ImageSet
 from .history import History
 from .recipes import Profile, Recipe, get_profile, get_recipe
 
-__all__ = ["MODEL_VERSION", "RUNS_ENV", "MANIFEST_NAME", "RunStoreError", "RunInterrupted", "RunSpec",
+__all__ = ["MODEL_VERSION", "RUNS_ENV", "MANIFEST_NAME", "TRAINING_NOTE", "RunStoreError", "RunInterrupted", "RunSpec",
            "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
 
 MODEL_VERSION = 1
@@ -54,6 +54,7 @@ stops matching, and the lessons say that the store must be prepared again."""
 
 RUNS_ENV = "CBAM_COURSE_RUNS"
 MANIFEST_NAME = "manifest.json"
+TRAINING_NOTE = "training (not in the run store yet)"  # what a lesson prints for a run it must train
 MANIFEST_FORMAT = "cbam_course.run/1"
 _FILES = (CHECKPOINT_NAME, METRICS_NAME)
 
@@ -476,7 +477,7 @@ def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, 
         budget = None if budget is None else max(1.0, budget - spent)
     else:
         store.write_manifest(folder, spec, finished=False)
-        say(f"{spec.attention}, seed {spec.seed}: training (not in the run store yet); it will be stored in "
+        say(f"{spec.attention}, seed {spec.seed}: {TRAINING_NOTE}; it will be stored in "
             f"{_shown(folder)}.")
     started = time.perf_counter()
     trainer = train_model(spec.attention, profile=profile, recipe=get_recipe(Recipe.from_dict(spec.recipe)),
