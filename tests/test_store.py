@@ -219,3 +219,27 @@ def test_the_command_line_loads_a_stored_run_and_refuses_a_damaged_one(tmp_path,
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: The manifest") and "does not parse" in err[0], err
+
+
+def test_the_timing_only_store_holds_every_run_of_the_profile_each_trained_a_few_steps(prepared, tmp_path):
+    """tools/timing_store.py (for timing lessons 05 and 06 with a store): the profile's identities,
+    the same ones prepare trains, but each run stops after --steps steps."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CBAM_COURSE_QUICK": "1", "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "timing_store.py"), "--profile", "quick",
+                           "--data", str(tmp_path / "unused"), "--store", str(tmp_path / "timing"), "--steps", "2"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = sorted((tmp_path / "timing" / "quick").glob(f"*/{MANIFEST_NAME}"))
+    real = {p.name for p in (prepared[0] / "quick").iterdir()}
+    # SE's and CBAM's comparison runs take their step and time budgets from the plain run of their
+    # seed, so their identities follow it; the plain runs' identities are the prepared store's.
+    assert len(runs) == len(real)
+    plain = {m.parent.name for m in runs if m.parent.name.startswith("none-")}
+    assert plain == {name for name in real if name.startswith("none-")} and len(plain) == 4
+    for manifest in runs:
+        history = json.loads((manifest.parent / "metrics.json").read_text())
+        assert sum(epoch["steps"] for epoch in history["epochs"]) == 2, manifest.parent.name
