@@ -21,11 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cbam_course.train import trainer  # noqa: E402
 from cbam_course.train.prepare import prepare_main  # noqa: E402
+from cbam_course.train.recipes import PROFILES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="laptop", choices=["quick", "laptop", "full"])
+    parser.add_argument("--profile", default="laptop", choices=list(PROFILES))
     parser.add_argument("--data", required=True, help="the CIFAR-10 folder the lessons will use")
     parser.add_argument("--store", required=True, help="where to write the timing-only store")
     parser.add_argument("--steps", type=int, default=4, help="training steps per run (default 4)")
