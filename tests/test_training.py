@@ -4,6 +4,7 @@ budgets, and the recipes' numbers. All on the stand-in at width 16, a few steps 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import matplotlib
 import pytest
@@ -333,6 +334,9 @@ def test_profiles_and_selection(monkeypatch):
     assert PROFILES["full"].recipe == "fast" and PROFILES["full"].epochs == 20
     assert PROFILES["full"].expected_time != "to be measured" != PROFILES["full"].expected_accuracy
     assert PROFILES["laptop"].time_budget and PROFILES["laptop"].width < 64
+    # laptop: the fast recipe in batches of 128, nothing else changed (docs/performance.md, 3b)
+    laptop = get_recipe(PROFILES["laptop"].recipe)
+    assert laptop.batch_size == 128 and replace(laptop, name="fast", batch_size=256) == RECIPES["fast"]
     monkeypatch.delenv("CBAM_COURSE_QUICK", raising=False)
     monkeypatch.setenv("CBAM_COURSE_PROFILE", "laptop")
     assert get_profile().name == "laptop"

@@ -39,7 +39,7 @@ class Trainer:
     Args:
         model: the network (moved to ``device``).
         train_data, test_data: :class:`~cbam_course.train.data.ImageSet` s.
-        recipe: a Recipe or its name ("seed", "fast").
+        recipe: a Recipe or its name ("seed", "fast", "laptop").
         device: default: the best at hand (:func:`~cbam_course.get_device`).
         seed: seeds the shuffle, the augmentation and dropout; a CPU run repeats exactly.
         checkpoint_path: where a checkpoint is written after every epoch (and on interrupt).
