@@ -401,9 +401,11 @@ def test_the_laptop_profile_trains_in_the_set_up_it_measured_fastest(monkeypatch
     data = make_standin(64, 32, seed=0)
     asked = []
 
-    def fake_choice(model, batch_size, num_classes, allow_bfloat16):
+    def fake_choice(model, batch_size, num_classes, allow_bfloat16, channels_last, bfloat16):
         asked.append(allow_bfloat16)
-        return CpuSetup(channels_last=True, bfloat16=allow_bfloat16, threads=torch.get_num_threads()), "Set-up: why."
+        layout = True if channels_last is None else channels_last
+        fmt = allow_bfloat16 if bfloat16 is None else bfloat16
+        return CpuSetup(channels_last=layout, bfloat16=fmt, threads=torch.get_num_threads()), "Set-up: why."
 
     monkeypatch.setattr(run, "choose_cpu_setup", fake_choice)
     t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False)
@@ -415,8 +417,10 @@ def test_the_laptop_profile_trains_in_the_set_up_it_measured_fastest(monkeypatch
     t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False,
                         amp=False, channels_last=False)
     assert (t.amp, t.channels_last) == (False, False) and len(asked) == 2  # told, so not timed
+    t = run.train_model("cbam", profile=tiny, data=data, device="cpu", progress=False, live_plot=False, amp=False)
+    assert (t.amp, t.channels_last) == (False, True) and len(asked) == 3  # float32 fixed, the layout timed
     quick = run.train_model("cbam", profile="quick", data=data, device="cpu", progress=False, live_plot=False)
-    assert (quick.amp, quick.channels_last) == (False, False) and len(asked) == 2
+    assert (quick.amp, quick.channels_last) == (False, False) and len(asked) == 3
 
 
 def test_train_model_accelerates_and_keeps_freed_memory_on_the_cpu(standin, monkeypatch):

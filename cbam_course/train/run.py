@@ -55,7 +55,8 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     profile with ``tune_setup`` (the laptop profile) first times a few steps of each candidate
     set-up (memory layout; bfloat16 where the CPU computes it natively and the profile allows it;
     thread count) and trains with the fastest, saying which and why
-    (:func:`cbam_course.fast.setup.choose_cpu_setup`). ``tta`` (default: the profile's) adds flip
+    (:func:`cbam_course.fast.setup.choose_cpu_setup`); ``amp`` or ``channels_last``, when given,
+    fix that part of the choice, and both given skip the timing. ``tta`` (default: the profile's) adds flip
     test-time augmentation to the final test.
     """
     started = time.perf_counter()
@@ -71,9 +72,10 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     out = Path(out_dir) if out_dir is not None else None
     on_cpu = (torch.device(device) if device is not None else get_device()).type == "cpu"
     model = accelerate(model, keep_memory=on_cpu)
-    if on_cpu and profile.tune_setup and amp is None and channels_last is None:
+    if on_cpu and profile.tune_setup and (amp is None or channels_last is None):
         setup, why = choose_cpu_setup(model, recipe_obj.batch_size, len(train_data.classes),
-                                      allow_bfloat16=profile.cpu_bfloat16)
+                                      allow_bfloat16=profile.cpu_bfloat16, channels_last=channels_last,
+                                      bfloat16=amp)
         amp, channels_last = setup.bfloat16, setup.channels_last
         torch.set_num_threads(setup.threads)
         print(why)

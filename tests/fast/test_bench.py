@@ -139,6 +139,9 @@ def test_choose_cpu_setup_times_the_candidates_and_says_why(monkeypatch):
     monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: False)
     candidates = setup_module.candidate_setups()
     assert {c.channels_last for c in candidates} == {False, True} and not any(c.bfloat16 for c in candidates)
+    fixed = setup_module.candidate_setups(channels_last=True, bfloat16=True)  # what the caller fixed holds
+    assert fixed and all(c.channels_last and c.bfloat16 for c in fixed)
+    assert {c.channels_last for c in setup_module.candidate_setups(bfloat16=False)} == {False, True}
     model = AttentionCNN(attention="cbam", width=16)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng, threads = torch.get_rng_state(), torch.get_num_threads()
