@@ -155,7 +155,7 @@ RECIPES["laptop"] = replace(RECIPES["fast"], name="laptop", batch_size=128)
 
 
 def get_recipe(name: str | Recipe, **overrides) -> Recipe:
-    """The recipe called ``name`` ("seed" or "fast"), with any field overridden."""
+    """The recipe called ``name`` ("seed", "fast" or "laptop"), with any field overridden."""
     if isinstance(name, Recipe):
         return replace(name, **overrides) if overrides else name
     if name not in RECIPES:
@@ -202,7 +202,7 @@ PROFILES: dict[str, Profile] = {
     "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="laptop", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True, tune_setup=True, tta=True,
                       expected_time="10 minutes wall (the time budget decides how many epochs)",
-                      expected_accuracy="80.5-80.8% (81.4-81.5% with flip TTA) on 2 AVX2 cores in float32, like most laptops (two runs); 84.3% (85.0%) on 2 cores with AVX-512 and native bfloat16 (one run); JPEG copy of CIFAR-10, docs/performance.md, section 3b",
+                      expected_accuracy="80.5-80.8% (81.4-81.5% with flip TTA) on 2 cores running AVX2 kernels in float32, as most laptops do (two runs, an Intel Xeon capped to AVX2; a slower laptop fits fewer passes); 84.3% (85.0%) on the same 2 cores with AVX-512 and native bfloat16 (one run); JPEG copy of CIFAR-10, docs/performance.md, section 3b",
                       description="Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32."),
     "full": Profile(name="full", data="cifar10", width=64, recipe="fast", epochs=20, device="cuda", tta=True,
                     expected_time="about 1 minute on an H100 GPU (50 s there, loading and evaluation included)",
