@@ -11,6 +11,7 @@ implementations that compute the same outputs and gradients with far fewer passe
 - ``kernels.py``: CBAM's step as four loops compiled by numba, for contiguous float32/float64
   inputs, used where numba is installed (``pip install -e .[fast]``);
 - ``cpu.py``: keeping freed memory between steps (glibc) and detecting native bfloat16;
+- ``setup.py``: choosing a CPU run's memory layout, number format and threads by timing them;
 - ``bench.py``: the benchmarks behind the course's speed claims (``python -m cbam_course bench``).
 
 ``train_model``, the command line and the benchmarks call :func:`accelerate`; nothing else does.
