@@ -35,8 +35,7 @@ class CpuSetup:
                 f"{'s' * (self.threads != 1)}")
 
 
-def candidate_setups(allow_bfloat16: bool = True, *, channels_last: bool | None = None,
-                     bfloat16: bool | None = None) -> list[CpuSetup]:
+def candidate_setups(*, channels_last: bool | None = None, bfloat16: bool | None = None) -> list[CpuSetup]:
     """The set-ups worth timing here: both memory layouts in float32; bfloat16 too where the CPU
     computes it natively (elsewhere it is emulated and always slower); and, where the machine
     has more logical CPUs than torch uses (hyper-threads), that many threads as well.
@@ -45,7 +44,7 @@ def candidate_setups(allow_bfloat16: bool = True, *, channels_last: bool | None 
     if (os.cpu_count() or 1) > threads[0]:
         threads.append(os.cpu_count())
     if bfloat16 is None:
-        formats = [False, True] if allow_bfloat16 and cpu_has_native_bfloat16() else [False]
+        formats = [False, True] if cpu_has_native_bfloat16() else [False]
     else:
         formats = [bfloat16]
     layouts = [False, True] if channels_last is None else [channels_last]
@@ -53,7 +52,7 @@ def candidate_setups(allow_bfloat16: bool = True, *, channels_last: bool | None 
 
 
 def choose_cpu_setup(model: nn.Module, batch_size: int, num_classes: int = 10, image_size: int = 32,
-                     allow_bfloat16: bool = True, rounds: int = 3, *, channels_last: bool | None = None,
+                     rounds: int = 3, *, channels_last: bool | None = None,
                      bfloat16: bool | None = None) -> tuple[CpuSetup, str]:
     """Time ``rounds`` training steps of each candidate on a copy of ``model`` (interleaved, after a
     warm-up step each) and return the fastest set-up with a sentence that says why.
@@ -61,7 +60,7 @@ def choose_cpu_setup(model: nn.Module, batch_size: int, num_classes: int = 10, i
 
     ``model`` itself, torch's random state and its thread count are left as they were.
     """
-    candidates = candidate_setups(allow_bfloat16, channels_last=channels_last, bfloat16=bfloat16)
+    candidates = candidate_setups(channels_last=channels_last, bfloat16=bfloat16)
     threads_before = torch.get_num_threads()
     generator = torch.Generator().manual_seed(0)  # the run's own random numbers stay untouched
     x = torch.randn(batch_size, 3, image_size, image_size, generator=generator)

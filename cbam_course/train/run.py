@@ -73,9 +73,10 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
     on_cpu = (torch.device(device) if device is not None else get_device()).type == "cpu"
     model = accelerate(model, keep_memory=on_cpu)
     if on_cpu and profile.tune_setup and (amp is None or channels_last is None):
+        if amp is None and not profile.cpu_bfloat16:
+            amp = False  # the profile rules bfloat16 out
         setup, why = choose_cpu_setup(model, recipe_obj.batch_size, len(train_data.classes),
-                                      allow_bfloat16=profile.cpu_bfloat16, channels_last=channels_last,
-                                      bfloat16=amp)
+                                      channels_last=channels_last, bfloat16=amp)
         amp, channels_last = setup.bfloat16, setup.channels_last
         torch.set_num_threads(setup.threads)
         print(why)

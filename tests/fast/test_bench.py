@@ -135,7 +135,7 @@ def test_choose_cpu_setup_times_the_candidates_and_says_why(monkeypatch):
     from cbam_course.fast import setup as setup_module
 
     monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: True)
-    assert len(setup_module.candidate_setups(allow_bfloat16=False)) * 2 == len(setup_module.candidate_setups())
+    assert len(setup_module.candidate_setups(bfloat16=False)) * 2 == len(setup_module.candidate_setups())
     monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: False)
     candidates = setup_module.candidate_setups()
     assert {c.channels_last for c in candidates} == {False, True} and not any(c.bfloat16 for c in candidates)
