@@ -26,7 +26,8 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
-from cbam_course.grading.run import MODES, machine, run_notebook
+from cbam_course.grading.run import MODES, run_notebook
+from cbam_course.runtime import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -146,7 +147,7 @@ def index_page(entries: list[dict], mode: str, when: str) -> str:
 <h1>CBAM course: the executed lessons</h1>
 <p>Every lesson as it ran, with its outputs and figures, for reading without running anything.
 Run in <strong>{html.escape(mode)}</strong> mode on {html.escape(when)}
-({html.escape(machine())}, Python {platform.python_version()}).</p>
+({html.escape(machine_line())}, Python {platform.python_version()}).</p>
 <ol id="lessons">
 {items}
 </ol>

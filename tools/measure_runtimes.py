@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cbam_course.grading.run import MODES, machine, run_notebook  # noqa: E402
+from cbam_course.grading.run import MODES, run_notebook  # noqa: E402
+from cbam_course.runtime import DATA_ENV, RUNS_ENV, machine_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")
-DATA_ENV = "CBAM_COURSE_DATA"
 DATA_RE = re.compile(r"<!-- runtimes-data\n(.*?)\n-->", re.S)
 # --estimate: the lessons it times here (light, no training) and compares with their recorded quick times.
 CALIBRATION = ("notebooks/01_concepts.ipynb", "notebooks/02_channel_attention.ipynb")
@@ -188,9 +188,9 @@ def measure(paths: list[Path], mode: str, root: Path, command: str, timeout: int
     called after each notebook (so a long run that is stopped keeps what it measured). With
     ``store`` the lessons read that run store, and a notebook that trained a run counts as failed;
     without, each notebook gets an empty store of its own."""
-    from cbam_course.train.store import RUNS_ENV, TRAINING_NOTE
+    from cbam_course.train.store import TRAINING_NOTE
 
-    where, when = machine(), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    where, when = machine_line(), dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     records = {}
     for path in paths:
         rel = path.resolve().relative_to(root.resolve()).as_posix()
@@ -303,7 +303,7 @@ def estimate(root: Path, table_path: Path, folders: list[str], only: list[str], 
     budget = laptop_budget()
     print("\n".join([
         "",
-        f"ESTIMATE for this machine ({machine()}): the table of {table_path.name} scaled by a calibration, "
+        f"ESTIMATE for this machine ({machine_line()}): the table of {table_path.name} scaled by a calibration, "
         f"not a measurement.",
         f"Calibration: {' and '.join(CALIBRATION)} in quick mode took {here_s:.1f} s here against "
         f"{there_s:.1f} s on {' / '.join(there)}: times x {ratio:.2f}"

@@ -49,7 +49,6 @@ import asyncio
 import atexit
 import logging
 import os
-import platform
 import queue
 import re
 import shutil
@@ -69,8 +68,9 @@ from nbclient.jsonutil import json_clean
 from nbclient.output_widget import OutputWidget
 from traitlets.config import Config
 
+from ..runtime import PROFILE_ENV, QUICK_ENV
+
 MODES = ("quick", "laptop", "full")
-QUICK_ENV, PROFILE_ENV = "CBAM_COURSE_QUICK", "CBAM_COURSE_PROFILE"
 # Seconds a single cell may take before the run is called stuck, per mode (None: no limit but the notebook's).
 CELL_TIMEOUT = {"quick": 600, "laptop": 3 * 3600, "full": None}
 # Seconds a whole notebook may take, kernel start included, per mode: the run is stopped after that.
@@ -110,25 +110,6 @@ def kernel_env(changes: dict[str, str | None]) -> dict[str, str]:
         else:
             env[key] = value
     return env
-
-
-def machine() -> str:
-    """The CPU model and usable cores (and the GPU, if any): what the times were measured on."""
-    model = platform.processor() or platform.machine()
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        found = re.search(r"^Model name:\s*(.+)$", out, re.M)
-        model = found.group(1).strip() if found else model
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = f"{model}, {cores} cores"
-    if shutil.which("nvidia-smi"):
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True).stdout.strip().splitlines()
-        if gpu:
-            text += f", GPU: {gpu[0]}"
-    return text
 
 
 def _sliced(get_msg: Callable[..., Awaitable[dict]]) -> Callable[..., Awaitable[dict]]:
