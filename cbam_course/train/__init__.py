@@ -14,7 +14,8 @@ Reading order:
 - ``cli``: ``python -m cbam_course train``.
 """
 from .checkpoints import CheckpointError, load_checkpoint
-from .data import BatchLoader, DataError, ImageSet, augment_batch, load_cifar10, make_standin, normalize
+from .cifar10 import DataError, load_cifar10
+from .data import BatchLoader, ImageSet, augment_batch, make_standin, normalize
 from .history import History, plot_curves
 from .loops import evaluate, train_step
 from .recipes import PROFILES, RECIPES, Profile, Recipe, get_profile, get_recipe

@@ -1,25 +1,23 @@
-"""Checkpoints: written atomically, read safely (``weights_only=True``), checked against the model.
+"""Checkpoint files: written atomically, read safely (``weights_only=True``), checked against the model.
 
-A checkpoint that cannot be used here (damaged, not a checkpoint, from another model or recipe)
-raises :class:`CheckpointError` with a message that says what was expected, what was found and
-what to do. :func:`run_state` and :func:`restore_run` hold everything a Trainer needs to continue
-a run exactly: model, optimizer, scheduler, history, config and random-number states.
+A checkpoint that cannot be used here (damaged, not a checkpoint, from another model) raises
+:class:`CheckpointError` with a message that says what was expected, what was found and what to
+do. What a checkpoint holds is the Trainer's business (:meth:`Trainer.state_dict`); this module
+only writes, reads and checks files.
 """
 from __future__ import annotations
 
-import json
 import os
-import random
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn as nn
 
+from ..files import atomic_path
 from ..models import AttentionCNN
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_compatible", "model_config",
-           "run_state", "save_run", "restore_run", "atomic_write_text", "CHECKPOINT_NAME", "METRICS_NAME"]
+           "CHECKPOINT_FORMAT", "CHECKPOINT_NAME", "METRICS_NAME"]
 
 CHECKPOINT_FORMAT = "cbam_course.checkpoint/1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -31,23 +29,12 @@ class CheckpointError(RuntimeError):
     The message says what was expected, what was found, and what to do."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and ``os.replace``: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write ``state`` with ``torch.save`` atomically (a temporary file, then ``os.replace``), so
+    """Write ``state`` with ``torch.save`` atomically (:func:`cbam_course.files.atomic_path`), so
     an interrupted write never leaves a half-written checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
 
 
 def _describe_model(config: dict | None) -> str:
@@ -132,77 +119,3 @@ def check_compatible(ckpt: dict, model: nn.Module, path: str | os.PathLike = "ch
         raise CheckpointError(
             f"Checkpoint {path} does not fit the model here, {_describe_model({'model': expected})}: "
             f"{'; '.join(parts)}.{where} Build the model it was saved from, or train a new one.")
-
-
-# ----------------------------------------------------------------------------------------------
-# a Trainer's whole state
-
-
-def run_state(trainer: Any, last_batch_done: bool = True) -> dict:
-    """Everything needed to continue ``trainer``'s run exactly (all of it loads with weights_only=True)."""
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
-           "loader": trainer.train_loader.state_dict(last_batch_done)}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model": trainer.model.state_dict(),
-        "optimizer": trainer.optimizer.state_dict(),
-        "scheduler": trainer.scheduler.state_dict(),
-        "scaler": trainer.scaler.state_dict() if trainer.scaler else None,
-        "history": trainer.history.to_dict(),
-        "config": {**trainer.config, "target_epochs": trainer.target_epochs},
-        "epoch": trainer.epoch, "step": trainer.step, "partial": dict(trainer._partial),
-        "rng": rng,
-    }
-
-
-def save_run(trainer: Any, path: Path | None, last_batch_done: bool = True) -> Path | None:
-    """Write ``trainer``'s ``metrics.json`` (where it has a ``metrics_path``) and its checkpoint
-    to ``path`` (none when ``path`` is None). Returns the checkpoint's path."""
-    if trainer.metrics_path:
-        atomic_write_text(trainer.metrics_path, json.dumps(
-            {"epochs": trainer.history.epochs, "test": trainer.history.test, "config": trainer.config}, indent=1))
-    return None if path is None else save_checkpoint(path, run_state(trainer, last_batch_done))
-
-
-def restore_run(trainer: Any, path: str | os.PathLike) -> None:
-    """Load a checkpoint written by a Trainer into ``trainer`` (model, optimizer, scheduler,
-    history, RNG). Raises :class:`CheckpointError` if it is damaged or does not fit."""
-    from .history import History
-
-    ckpt = load_checkpoint(path, map_location=trainer.device)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} holds only model weights, not a training run "
-                              f"(expected format {CHECKPOINT_FORMAT!r}); it cannot be resumed.")
-    check_compatible(ckpt, trainer.model, path)
-    theirs = ckpt["config"].get("recipe", {})
-    recipe = trainer.recipe
-    if theirs.get("optimizer") != recipe.optimizer or theirs.get("schedule") != recipe.schedule:
-        raise CheckpointError(
-            f"Checkpoint {path} was trained with the {theirs.get('name')!r} recipe, this run uses "
-            f"{recipe.name!r}: resume with the same recipe, or start a new run in another folder.")
-    try:
-        trainer.model.load_state_dict(ckpt["model"])
-        trainer.optimizer.load_state_dict(ckpt["optimizer"])
-        trainer.scheduler.load_state_dict(ckpt["scheduler"])
-        if trainer.scaler and ckpt.get("scaler"):
-            trainer.scaler.load_state_dict(ckpt["scaler"])
-        trainer.history = History.from_dict(ckpt["history"])
-        trainer.epoch, trainer.step = int(ckpt["epoch"]), int(ckpt["step"])
-        trainer._partial = dict(ckpt["partial"])
-        trainer.target_epochs = int(ckpt["config"].get("target_epochs", recipe.epochs))
-        rng = ckpt["rng"]
-        torch.set_rng_state(rng["torch"].cpu())
-        random.setstate(_to_tuple(rng["python"]))
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
-        trainer.train_loader.load_state_dict({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
-                                              for k, v in rng["loader"].items()})
-    except (KeyError, ValueError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"Checkpoint {path} is incomplete or from another version "
-                              f"({type(err).__name__}: {str(err)[:160]}). Start a new run.") from None
-
-
-def _to_tuple(x: Any) -> Any:
-    return tuple(_to_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x

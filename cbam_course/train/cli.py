@@ -20,7 +20,7 @@ from pathlib import Path
 from ..models import ATTENTIONS
 from ..runtime import get_device
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, load_checkpoint
-from .data import DataError
+from .cifar10 import DataError
 from .recipes import PROFILES, RECIPES, Profile, get_profile, machine_profile
 from .run import train_model
 from .store import RunStoreError, fetch_run

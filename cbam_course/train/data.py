@@ -1,34 +1,26 @@
-"""CIFAR-10 in memory, a generated stand-in with the same shapes, and batched augmentation.
+"""Images in memory, a generated stand-in for CIFAR-10, batched augmentation and the loaders.
 
 The whole course keeps its images as one uint8 tensor ``(N, 3, 32, 32)`` plus int64 labels
 (CIFAR-10's 60,000 images take 184 MB that way). A batch is augmented as one tensor, the
-seed's way (random crop 32 with zero padding 4, horizontal flip, the seed's normalisation),
+Day 50 lesson's way (random crop 32 with zero padding 4, horizontal flip, its normalisation),
 so no DataLoader workers are needed: on a laptop CPU that is the cheap part of a step.
 
-- ``load_cifar10(root, train)``: the real data, from torchvision's download (verified by its
-  md5) or from an image-folder copy ``root/{train,test}/<class>/*.jpg|png``.
+- ``ImageSet``: images and labels in memory (``cifar10.load_cifar10`` reads the real ones);
 - ``make_standin(n_train, n_test, seed)``: coloured shapes on noise, ten learnable classes,
-  for tests and quick mode.
-- ``augment_batch`` / ``normalize``: the seed's transforms on whole batches.
+  for tests and quick mode;
+- ``augment_batch`` / ``normalize``: the Day 50 lesson's transforms on whole batches;
 - ``BatchLoader``: shuffled mini-batches from memory, seeded, resumable.
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import torch
 
 __all__ = [
-    "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR10_URL", "CIFAR10_ARCHIVE", "CIFAR10_MD5",
-    "DATA_ENV", "DataError", "DatasetNotFoundError", "DatasetCorruptError", "ImageSet",
-    "default_data_root", "load_cifar10", "make_standin", "normalize", "augment_batch",
+    "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "ImageSet", "make_standin", "normalize", "augment_batch",
     "random_crop_flip", "BatchLoader", "run_loaders",
 ]
 
@@ -37,25 +29,6 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 # The seed lesson's normalisation (not the exact dataset statistics, but what the seed used).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-CIFAR10_FOLDER = "cifar-10-batches-py"
-DATA_ENV = "CBAM_COURSE_DATA"
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-_CACHE_VERSION = 1
-
-
-class DataError(RuntimeError):
-    """Base class of the data errors: each message says what is wrong and how to fix it."""
-
-
-class DatasetNotFoundError(DataError):
-    """CIFAR-10 is not on disk and could not be downloaded."""
-
-
-class DatasetCorruptError(DataError):
-    """CIFAR-10's archive or unpacked files are damaged."""
 
 
 @dataclass
@@ -109,213 +82,6 @@ class ImageSet:
                             f"{self.description} ({what}: {len(idx)} images)".strip(), self.is_standin)
 
         return part(rest, "training part"), part(held, f"validation split, {fraction:.0%} held out")
-
-
-# ----------------------------------------------------------------------------------------------
-# where the data lives
-
-
-def default_data_root() -> Path:
-    """Where CIFAR-10 is looked for: ``$CBAM_COURSE_DATA``, else the repository's ``data/``
-    folder (next to the package), else ``./data``."""
-    env = os.environ.get(DATA_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
-    repo_data = Path(__file__).resolve().parent.parent / "data"
-    if repo_data.is_dir():
-        return repo_data
-    return Path.cwd() / "data"
-
-
-def _md5(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _not_found_message(root: Path, reason: str) -> str:
-    return (
-        f"CIFAR-10 is not in {root} and could not be downloaded ({reason}).\n"
-        f"Fix: on a machine with internet, download {CIFAR10_URL} (about 163 MB), put the file "
-        f"{CIFAR10_ARCHIVE} in the folder {root.resolve()} (so that {root.resolve() / CIFAR10_ARCHIVE} "
-        f"exists) and run again: it is verified and unpacked there. Or point the environment variable "
-        f"{DATA_ENV} at a folder that holds it. Without data, quick mode (CBAM_COURSE_QUICK=1) uses "
-        f"the generated stand-in."
-    )
-
-
-def _corrupt_message(what: Path, reason: str) -> str:
-    return (
-        f"CIFAR-10 at {what} is damaged ({reason}). Fix: delete it"
-        f"{' and the folder ' + str(what.parent / CIFAR10_FOLDER) if what.name == CIFAR10_ARCHIVE else ''}"
-        f", then download {CIFAR10_URL} again (or let the course download it) into {what.parent}."
-    )
-
-
-def _is_image_folder(root: Path) -> bool:
-    return (root / "train").is_dir() and (root / "test").is_dir()
-
-
-def load_cifar10(root: str | os.PathLike | None = None, train: bool = True, download: bool = True) -> ImageSet:
-    """CIFAR-10's training (50,000) or test (10,000) images as in-memory tensors.
-
-    Looks in ``root`` (default: :func:`default_data_root`) for, in this order:
-
-    1. torchvision's unpacked folder ``cifar-10-batches-py`` (md5-checked);
-    2. the archive ``cifar-10-python.tar.gz``: verified against its md5, then unpacked;
-    3. an image-folder copy ``root/{train,test}/<class>/*.jpg|png``, class folders sorting into
-       CIFAR-10's label order; decoded once and cached in ``root/.cbam_cache/``;
-    4. otherwise it downloads through torchvision (``download=True``).
-
-    Raises:
-        DatasetNotFoundError: nothing on disk and the download failed; the message names the
-            address, the file and the folder to put it in.
-        DatasetCorruptError: the archive or the unpacked files fail their check.
-    """
-    root = Path(root).expanduser() if root is not None else default_data_root()
-    split = "train" if train else "test"
-    folder, archive = root / CIFAR10_FOLDER, root / CIFAR10_ARCHIVE
-    if folder.is_dir():
-        return _load_torchvision(root, train)
-    if archive.is_file():
-        _unpack_archive(archive)
-        return _load_torchvision(root, train)
-    if _is_image_folder(root):
-        return _load_image_folder(root, split)
-    if not download:
-        raise DatasetNotFoundError(_not_found_message(root, "download=False"))
-    _download(root)
-    return _load_torchvision(root, train)
-
-
-def _download(root: Path) -> None:
-    """Fetch and unpack the archive with torchvision (which checks its md5)."""
-    from torchvision.datasets.utils import download_and_extract_archive
-
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(CIFAR10_URL, str(root), filename=CIFAR10_ARCHIVE, md5=CIFAR10_MD5)
-    except (OSError, ConnectionError, ValueError) as err:  # URLError is an OSError
-        archive = root / CIFAR10_ARCHIVE
-        if archive.is_file() and _md5(archive) != CIFAR10_MD5:
-            raise DatasetCorruptError(_corrupt_message(archive, "incomplete download, md5 mismatch")) from None
-        raise DatasetNotFoundError(_not_found_message(root, f"{type(err).__name__}: {err}")) from None
-    except RuntimeError as err:  # torchvision: "File not found or corrupted."
-        raise DatasetCorruptError(_corrupt_message(root / CIFAR10_ARCHIVE, str(err))) from None
-
-
-def _unpack_archive(archive: Path) -> None:
-    digest = _md5(archive)
-    if digest != CIFAR10_MD5:
-        raise DatasetCorruptError(_corrupt_message(archive, f"md5 is {digest}, expected {CIFAR10_MD5}"))
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            tar.extractall(archive.parent, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as err:
-        raise DatasetCorruptError(_corrupt_message(archive, f"cannot unpack: {err}")) from None
-
-
-def _load_torchvision(root: Path, train: bool) -> ImageSet:
-    from torchvision.datasets import CIFAR10
-
-    try:
-        ds = CIFAR10(str(root), train=train, download=False)
-    except Exception as err:  # torchvision raises RuntimeError / pickle errors on damaged files
-        raise DatasetCorruptError(_corrupt_message(root / CIFAR10_FOLDER, f"{type(err).__name__}: {err}")) from None
-    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor(ds.targets, dtype=torch.long)
-    split = "training" if train else "test"
-    return ImageSet(images, labels, tuple(ds.classes), f"CIFAR-10 {split} set ({len(labels):,} images, {root}).")
-
-
-def _list_image_folder(split_dir: Path) -> tuple[list[str], list[Path], list[int]]:
-    classes = sorted(d.name for d in split_dir.iterdir() if d.is_dir())
-    files, labels = [], []
-    for label, name in enumerate(classes):
-        found = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-        files += found
-        labels += [label] * len(found)
-    return classes, files, labels
-
-
-def _decode_with_torchvision(chunk: list[Path]) -> list[torch.Tensor]:
-    import warnings
-
-    with warnings.catch_warnings():  # torchvision 0.29 announces a move to torchcodec
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
-
-        raw = [read_file(str(p)) for p in chunk]
-        if all(p.suffix.lower() in {".jpg", ".jpeg"} for p in chunk):
-            return list(decode_jpeg(raw, mode=ImageReadMode.RGB))  # one call for the whole chunk
-        return [decode_image(r, mode=ImageReadMode.RGB) for r in raw]
-
-
-def _decode_with_pil(chunk: list[Path]) -> list[torch.Tensor]:
-    import numpy as np
-    from PIL import Image
-
-    out = []
-    for p in chunk:
-        with Image.open(p) as im:
-            out.append(torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1))
-    return out
-
-
-def _decode_files(files: list[Path]) -> torch.Tensor:
-    """Decode image files into one uint8 tensor (N, 3, 32, 32), in threads (decoding drops the
-    GIL). torchvision's decoder is about twice as fast as PIL's; PIL is the fallback."""
-
-    def decode_chunk(chunk: list[Path]) -> torch.Tensor:
-        try:
-            out = _decode_with_torchvision(chunk)
-        except (ImportError, AttributeError, RuntimeError):
-            out = _decode_with_pil(chunk)
-        bad = [str(p) for p, im in zip(chunk, out) if im.shape != (3, 32, 32)]
-        if bad:
-            raise DatasetCorruptError(f"{bad[0]} is not a 32x32 image (CIFAR-10's size); "
-                                      f"{len(bad)} such files in this folder. Remove them or re-copy the data.")
-        return torch.stack(out)
-
-    size = 2000
-    chunks = [files[i:i + size] for i in range(0, len(files), size)]
-    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-        parts = list(pool.map(decode_chunk, chunks))
-    return torch.cat(parts) if parts else torch.empty(0, 3, 32, 32, dtype=torch.uint8)
-
-
-def _load_image_folder(root: Path, split: str) -> ImageSet:
-    split_dir = root / split
-    classes, files, labels = _list_image_folder(split_dir)
-    if not files:
-        raise DatasetNotFoundError(f"{split_dir} holds no .jpg/.png images in class folders. "
-                                   + _not_found_message(root, "empty image folder"))
-    # The cache is keyed by the file list and sizes, so a changed copy is decoded again.
-    key = hashlib.sha1(f"{_CACHE_VERSION}|{classes}|{len(files)}|{files[0].name}|{files[-1].name}|"
-                       f"{sum(1 for _ in files)}|{split_dir.stat().st_mtime_ns}".encode()).hexdigest()[:16]
-    cache = root / ".cbam_cache" / f"{split}-{key}.pt"
-    images = None
-    if cache.is_file():
-        try:
-            blob = torch.load(cache, weights_only=True)
-            if blob["images"].shape[0] == len(files):
-                images = blob["images"]
-        except Exception:  # a damaged cache is simply rebuilt
-            images = None
-    if images is None:
-        images = _decode_files(files)
-        try:
-            cache.parent.mkdir(exist_ok=True)
-            tmp = cache.with_suffix(".tmp")
-            torch.save({"images": images}, tmp)
-            os.replace(tmp, cache)
-        except OSError:
-            pass  # read-only data folder: decode again next time
-    split_name = "training" if split == "train" else "test"
-    return ImageSet(images, torch.tensor(labels, dtype=torch.long), tuple(classes),
-                    f"CIFAR-10 {split_name} set ({len(files):,} images, image-folder copy in {root}).")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .checkpoints import atomic_write_text
+from ..files import atomic_write
 
 __all__ = ["History", "LivePlot", "in_notebook", "plot_curves"]
 
@@ -119,7 +119,7 @@ class History:
                    dict(test) if test is not None else None)
 
     def to_json(self, path: str | os.PathLike) -> None:
-        atomic_write_text(Path(path), json.dumps(self.to_dict()))
+        atomic_write(path, json.dumps(self.to_dict()))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "History":

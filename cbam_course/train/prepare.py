@@ -191,7 +191,7 @@ def pack_store(root: str | os.PathLike, archive: str | os.PathLike, profile: str
 
 def prepare_main(argv: list[str]) -> int:
     """``python -m cbam_course prepare ...``: returns the exit code."""
-    from .data import DataError
+    from .cifar10 import DataError
 
     p = argparse.ArgumentParser(prog="python -m cbam_course prepare",
                                 description="Train every run lessons 05 and 06 show, once, into the run store.")

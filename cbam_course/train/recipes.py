@@ -39,7 +39,7 @@ import torch.nn as nn
 from ..runtime import PROFILE_ENV, quick_mode
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "OneCycle", "Profile", "PROFILES", "get_profile",
-           "machine_profile", "estimate_seconds", "describe_mode", "PROFILE_ENV"]
+           "machine_profile", "estimate_seconds", "describe_mode"]
 
 
 class OneCycle:

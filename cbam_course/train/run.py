@@ -17,7 +17,8 @@ from ..fast.setup import choose_cpu_setup
 from ..models import AttentionCNN
 from ..runtime import get_device, seed_everything
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME
-from .data import ImageSet, load_cifar10, make_standin
+from .cifar10 import load_cifar10
+from .data import ImageSet, make_standin
 from .recipes import Profile, Recipe, get_profile, get_recipe
 from .trainer import Trainer
 

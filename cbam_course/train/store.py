@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import stat
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,15 +35,17 @@ from typing import Any
 
 import torch
 
+from ..files import atomic_write
 from ..models import AttentionCNN
-from ..runtime import get_device
-from .checkpoints import (CHECKPOINT_NAME, METRICS_NAME, CheckpointError, atomic_write_text, check_compatible,
-                          load_checkpoint)
+from ..runtime import RUNS_ENV, get_device, machine
+from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, check_compatible, load_checkpoint
 from .data import ImageSet
 from .history import History
 from .recipes import Profile, Recipe, get_profile, get_recipe
+from .run import load_profile_data, train_model
+from .trainer import Trainer
 
-__all__ = ["MODEL_VERSION", "RUNS_ENV", "MANIFEST_NAME", "TRAINING_NOTE", "RunStoreError", "RunInterrupted", "RunSpec",
+__all__ = ["MODEL_VERSION", "MANIFEST_NAME", "TRAINING_NOTE", "RunStoreError", "RunInterrupted", "RunSpec",
            "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
 
 MODEL_VERSION = 1
@@ -52,7 +53,6 @@ MODEL_VERSION = 1
 network, the training loop, the data pipeline, how a recipe is applied): every stored run then
 stops matching, and the lessons say that the store must be prepared again."""
 
-RUNS_ENV = "CBAM_COURSE_RUNS"
 MANIFEST_NAME = "manifest.json"
 TRAINING_NOTE = "training (not in the run store yet)"  # what a lesson prints for a run it must train
 MANIFEST_FORMAT = "cbam_course.run/1"
@@ -192,23 +192,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _machine() -> dict:
-    device = get_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    return {"host": platform.node(), "platform": platform.platform(), "device": device.type, "name": name,
-            "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -358,10 +341,10 @@ class RunStore:
             manifest.update(
                 files={name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
                        for name in _FILES},
-                machine=_machine(), wall_seconds=round(wall_seconds, 2),
+                machine=machine(), wall_seconds=round(wall_seconds, 2),
                 date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 steps_per_epoch=steps_per_epoch, **(extra or {}))
-        atomic_write_text(folder / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        atomic_write(folder / MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         return manifest
 
 
@@ -381,23 +364,18 @@ def _shown(path: Path) -> str:
 def _loaded_message(run: StoredRun) -> str:
     m = run.manifest
     when = str(m.get("date", "?"))[:10]
-    machine = (m.get("machine") or {}).get("name") or (m.get("machine") or {}).get("device", "?")
+    where = m.get("machine") or {}
+    machine = where.get("gpu") if where.get("gpu", "no GPU") != "no GPU" else where.get("cpu", "?")
     minutes = float(m.get("wall_seconds") or 0) / 60
     return (f"{run.spec.attention}, seed {run.spec.seed}: loaded from the run store, not trained: "
             f"{_shown(run.folder)} (trained {when} on {machine}, {minutes:.1f} min). "
             f"To train it afresh, delete that folder and run this again.")
 
 
-def _finished(trainer: Any, spec: RunSpec) -> bool:
-    """Whether ``train_model`` returned because the run ended (not because it was interrupted)."""
-    history = trainer.history
-    if hasattr(history, "test"):  # the Trainer records the final test once a run ends
-        return history.test is not None
-    partial = getattr(trainer, "_partial", {}) or {}
-    if partial.get("steps") or partial.get("trained"):
-        return False
-    return (trainer.epoch >= trainer.target_epochs or spec.time_budget is not None
-            or (spec.max_steps is not None and trainer.step >= spec.max_steps))
+def _finished(trainer: Any) -> bool:
+    """Whether ``train_model`` returned because the run ended, not because it was interrupted:
+    the Trainer records the final test once a run ends."""
+    return trainer.history.test is not None
 
 
 def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
@@ -414,8 +392,6 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
     Raises :class:`RunStoreError` for a stored run that cannot be trusted (the message says what
     to do) and :class:`RunInterrupted` when training is stopped (run it again to resume).
     """
-    from .run import load_profile_data, train_model
-
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     store = store if isinstance(store, RunStore) else RunStore(store)
     if data is None:
@@ -455,20 +431,17 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
         say(f"The run store {_shown(store.root)} is read-only and lacks {spec.describe()}: "
             f"training it into your own folder {_shown(folder)} instead.")
     return _train_into(folder, spec, store, profile, data, resume=resume_in is not None, device=device,
-                       progress=progress, live_plot=live_plot, say=say, train_model=train_model)
+                       progress=progress, live_plot=live_plot, say=say)
 
 
 def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, data: tuple[ImageSet, ImageSet],
-                *, resume: bool, device, progress: bool, live_plot: bool | None, say, train_model) -> StoredRun:
+                *, resume: bool, device, progress: bool, live_plot: bool | None, say) -> StoredRun:
     """Train (or resume) ``spec`` in ``folder``, then write its finished manifest and load it back."""
     budget, steps, spent = spec.time_budget, spec.max_steps, 0.0
     if resume:
         try:
-            ckpt = load_checkpoint(folder / CHECKPOINT_NAME)
-            done_steps = int(ckpt["step"])
-            spent = float(sum(e.get("seconds", 0.0) for e in ckpt["history"]["epochs"]))
-            spent += float((ckpt.get("partial") or {}).get("seconds", 0.0))
-        except (CheckpointError, KeyError, TypeError, ValueError) as err:
+            done_steps, spent = Trainer.saved_progress(folder / CHECKPOINT_NAME)
+        except CheckpointError as err:
             raise RunStoreError(f"The unfinished run in {folder} cannot be resumed ({' '.join(str(err).split())[:200]}). "
                                 f"Delete that folder and run again to train it afresh.") from None
         say(f"{spec.attention}, seed {spec.seed}: resuming the unfinished run in {_shown(folder)} "
@@ -484,7 +457,7 @@ def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, 
                           epochs=spec.epochs, width=spec.width, data=data, out_dir=folder, resume=resume,
                           seed=spec.seed, time_budget=budget if budget is not None else math.inf,
                           max_steps=steps, device=device, progress=progress, live_plot=live_plot)
-    if not _finished(trainer, spec):
+    if not _finished(trainer):
         raise RunInterrupted(f"training stopped after {trainer.step} steps; the run is kept unfinished in "
                              f"{_shown(folder)}: run this again to resume it.")
     manifest = store.write_manifest(folder, spec, finished=True, wall_seconds=spent + time.perf_counter() - started,

@@ -15,22 +15,40 @@ scheduler on it, as that lesson did: a faithful copy, and the reason its best ep
 """
 from __future__ import annotations
 
+import json
 import os
+import random
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
+from ..files import atomic_write
 from ..runtime import get_device
 from .budget import TimeBudget
-from .checkpoints import model_config, restore_run, run_state, save_run
+from .checkpoints import (CHECKPOINT_FORMAT, CheckpointError, check_compatible, load_checkpoint, model_config,
+                          save_checkpoint)
 from .data import ImageSet, run_loaders
 from .history import History, LivePlot
 from .loops import evaluate, final_test, mixed_precision_step
 from .recipes import OneCycle, Recipe, get_recipe
 
-__all__ = ["Trainer", "fit"]
+__all__ = ["Trainer", "PartialEpoch", "fit"]
+
+
+@dataclass
+class PartialEpoch:
+    """The epoch in progress: what its steps so far add up to. A checkpoint keeps it (under
+    ``"partial"``), so an epoch stopped half-way resumes with its sums intact."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    trained: bool = False  # its steps are done and its evaluation is not (stopped while evaluating)
 
 
 class Trainer:
@@ -77,28 +95,72 @@ class Trainer:
         train_data, self.val_data = self.train_loader.data, (None if self.recipe.holdout == 0 else self.eval_loader.data)
         self.eval_split = "test" if self.val_data is None else "val"  # what each epoch is evaluated on
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
-        self.metrics_path, self.progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
+        self.metrics_path, self.show_progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
         described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
         self.live = LivePlot(live_plot, title=f"Training {type(model).__name__}({described})")
         self.history, self.epoch, self.step = History(), 0, 0  # epochs finished, optimizer steps taken
-        self.target_epochs, self._partial, self._in_flight = self.recipe.epochs, self._empty_partial(), False
+        self.target_epochs, self.partial_epoch, self._in_flight = self.recipe.epochs, PartialEpoch(), False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
                        "train_data": train_data.description, "test_data": test_data.description,
                        "val_data": self.val_data.description if self.val_data is not None else None,
                        "is_standin": bool(train_data.is_standin), **(config or {})}
 
-    @staticmethod
-    def _empty_partial() -> dict:
-        return {"loss_sum": 0.0, "correct": 0, "seen": 0, "steps": 0, "seconds": 0.0}
-
-    # -- state: checkpoints.py does the work --
+    # -- state --
     def state_dict(self, last_batch_done: bool = True) -> dict:
-        """Everything needed to continue this run exactly (all of it loads with weights_only=True)."""
-        return run_state(self, last_batch_done)
+        """Everything needed to continue this run exactly: model, optimizer, scheduler, history,
+        config, the epoch in progress and every random-number state (all of it loads with
+        ``weights_only=True``). ``last_batch_done=False``: the last batch's step did not finish."""
+        rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
+               "loader": self.train_loader.state_dict(last_batch_done)}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None, "history": self.history.to_dict(),
+                "config": {**self.config, "target_epochs": self.target_epochs},
+                "epoch": self.epoch, "step": self.step, "partial": asdict(self.partial_epoch), "rng": rng}
+
+    def load_state_dict(self, state: dict, source: str | os.PathLike = "checkpoint") -> None:
+        """Continue the run that ``state`` (from :meth:`state_dict`) describes. Raises
+        :class:`CheckpointError`, naming ``source``, when it is not a run or does not fit."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{source} holds only model weights, not a training run "
+                                  f"(expected format {CHECKPOINT_FORMAT!r}); it cannot be resumed.")
+        check_compatible(state, self.model, source)
+        theirs = state["config"].get("recipe", {})
+        if theirs.get("optimizer") != self.recipe.optimizer or theirs.get("schedule") != self.recipe.schedule:
+            raise CheckpointError(
+                f"Checkpoint {source} was trained with the {theirs.get('name')!r} recipe, this run uses "
+                f"{self.recipe.name!r}: resume with the same recipe, or start a new run in another folder.")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            self.history = History.from_dict(state["history"])
+            self.epoch, self.step = int(state["epoch"]), int(state["step"])
+            self.partial_epoch = PartialEpoch(**state["partial"])
+            self.target_epochs = int(state["config"].get("target_epochs", self.recipe.epochs))
+            rng = state["rng"]
+            torch.set_rng_state(rng["torch"].cpu())
+            random.setstate(_as_tuples(rng["python"]))
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+            self.train_loader.load_state_dict({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
+                                               for k, v in rng["loader"].items()})
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise CheckpointError(f"Checkpoint {source} is incomplete or from another version "
+                                  f"({type(err).__name__}: {str(err)[:160]}). Start a new run.") from None
 
     def save(self, path: str | os.PathLike | None = None, last_batch_done: bool = True) -> Path | None:
-        """Write a checkpoint to ``path`` (default: ``checkpoint_path``) and ``metrics.json``."""
-        return save_run(self, Path(path) if path else self.checkpoint_path, last_batch_done)
+        """Write ``metrics.json`` (where the Trainer has a ``metrics_path``) and a checkpoint to
+        ``path`` (default: ``checkpoint_path``; none when both are None). Returns the checkpoint's path."""
+        if self.metrics_path:
+            atomic_write(self.metrics_path, json.dumps(
+                {"epochs": self.history.epochs, "test": self.history.test, "config": self.config}, indent=1))
+        path = Path(path) if path else self.checkpoint_path
+        return None if path is None else save_checkpoint(path, self.state_dict(last_batch_done))
 
     def resume(self, path: str | os.PathLike | None = None) -> "Trainer":
         """Continue from a checkpoint written by a Trainer. Raises :class:`CheckpointError` if it
@@ -106,8 +168,19 @@ class Trainer:
         path = Path(path) if path else self.checkpoint_path
         if path is None:
             raise ValueError("resume needs a checkpoint path (pass one, or checkpoint_path= to the Trainer).")
-        restore_run(self, path)
+        self.load_state_dict(load_checkpoint(path, map_location=self.device), source=path)
         return self
+
+    @staticmethod
+    def saved_progress(path: str | os.PathLike) -> tuple[int, float]:
+        """``(steps, seconds)`` a checkpoint's run has done so far, the epoch in progress included.
+        Raises :class:`CheckpointError` when the file is not a Trainer's checkpoint."""
+        state = load_checkpoint(path)
+        try:
+            seconds = sum(float(e.get("seconds", 0.0)) for e in state["history"]["epochs"])
+            return int(state["step"]), seconds + float((state.get("partial") or {}).get("seconds", 0.0))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} is not a training run's checkpoint ({type(err).__name__}: {err}).") from None
 
     # -- training --
     def fit(self, epochs: int | None = None, *, time_budget: float | None = None,
@@ -127,20 +200,20 @@ class Trainer:
         if max_steps is not None:
             planned = min(planned, self.step + max_steps)
         final = len(self.test_loader.data) * (2 if self.tta else 1)  # images the final test runs forward
-        budget = TimeBudget(time_budget, self.step, len(self.train_loader), len(self.train_loader) - self._partial["steps"],
+        budget = TimeBudget(time_budget, self.step, len(self.train_loader), len(self.train_loader) - self.partial_epoch.steps,
                             self.recipe.batch_size, len(self.eval_loader.data), final)
         last_step = self.step + max_steps if max_steps is not None else None
         epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc="epochs", unit="epoch",
-                         disable=not self.progress, dynamic_ncols=True)
+                         disable=not self.show_progress, dynamic_ncols=True)
         self._in_flight, stop = False, False
-        epoch_t0 = time.perf_counter() - self._partial["seconds"]
+        epoch_t0 = time.perf_counter() - self.partial_epoch.seconds
         try:
             while self.epoch < self.target_epochs and not stop:
-                if not self._partial.get("trained"):  # else: trained before an interrupt, evaluate it
+                if not self.partial_epoch.trained:  # else: trained before an interrupt, evaluate it
                     if budget.out_of_time(self.step):
                         break  # no time left for another epoch's steps and its evaluation
                     stop = self._train_epoch(budget, planned, last_step)
-                epoch_t0 = time.perf_counter() - self._partial["seconds"]
+                epoch_t0 = time.perf_counter() - self.partial_epoch.seconds
                 t_eval = time.perf_counter()
                 loss, acc = evaluate(self.model, self.eval_loader, self.criterion, self.device)
                 budget.evaluated(time.perf_counter() - t_eval, len(self.eval_loader.data))
@@ -158,8 +231,8 @@ class Trainer:
                 budget.evaluated(time.perf_counter() - t0, final)
                 self.save()
         except KeyboardInterrupt:
-            if self._partial.get("trained"):  # stopped while evaluating
-                self._partial["seconds"] = time.perf_counter() - epoch_t0
+            if self.partial_epoch.trained:  # stopped while evaluating
+                self.partial_epoch.seconds = time.perf_counter() - epoch_t0
             saved = self.save(last_batch_done=not self._in_flight)
             print(f"Interrupted after {self.step} steps ({self.epoch} epochs done). History kept"
                   + (f"; checkpoint written to {saved} (resume from it to go on)." if saved else "."))
@@ -172,10 +245,10 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self.model.train()
-        p = self._partial
-        epoch_t0, stop = time.perf_counter() - p["seconds"], False
-        bar = tqdm(total=len(self.train_loader), initial=p["steps"], leave=False, unit="batch",
-                   desc=f"epoch {self.epoch + 1}/{self.target_epochs}", disable=not self.progress,
+        p = self.partial_epoch
+        epoch_t0, stop = time.perf_counter() - p.seconds, False
+        bar = tqdm(total=len(self.train_loader), initial=p.steps, leave=False, unit="batch",
+                   desc=f"epoch {self.epoch + 1}/{self.target_epochs}", disable=not self.show_progress,
                    dynamic_ncols=True)
         losses, correct = [], torch.zeros((), dtype=torch.long, device=self.device)
         try:
@@ -189,11 +262,11 @@ class Trainer:
                 correct += right
                 self.step += 1
                 budget.stepped()
-                p["steps"] += 1
-                p["seen"] += labels.shape[0]
+                p.steps += 1
+                p.seen += labels.shape[0]
                 self._in_flight = False
                 bar.update(1)
-                if p["steps"] % 20 == 0 or self.device.type == "cpu":  # one host sync for many steps
+                if p.steps % 20 == 0 or self.device.type == "cpu":  # one host sync for many steps
                     self._flush(losses, correct)
                     bar.set_postfix(loss=f"{self.history.iter_losses[-1]:.3f}", refresh=False)
                     self.live.update(self.history)
@@ -203,9 +276,9 @@ class Trainer:
                     break
         finally:  # also on KeyboardInterrupt: the steps taken so far stay in the history
             bar.close()
-            p["seconds"] = time.perf_counter() - epoch_t0
+            p.seconds = time.perf_counter() - epoch_t0
             self._flush(losses, correct)
-        p["trained"] = True
+        p.trained = True
         return stop
 
     def _flush(self, losses: list[torch.Tensor], correct: torch.Tensor) -> None:
@@ -213,23 +286,23 @@ class Trainer:
         if losses:
             values = torch.stack(losses).float().cpu().tolist()
             self.history.iter_losses.extend(values)
-            self._partial["loss_sum"] += sum(values)
+            self.partial_epoch.loss_sum += sum(values)
             losses.clear()
-        self._partial["correct"] += int(correct.item())
+        self.partial_epoch.correct += int(correct.item())
         correct.zero_()
 
     def _end_epoch(self, loss: float, acc: float, seconds: float) -> None:
-        p, split = self._partial, self.eval_split
+        p, split = self.partial_epoch, self.eval_split
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(loss)  # the Day 50 lesson's schedule (on the test loss there), once per epoch
         self.epoch += 1
         self.history.test = None  # a new epoch: the final test result is no longer current
         self.history.epochs.append({
-            "epoch": self.epoch, "train_loss": p["loss_sum"] / max(p["steps"], 1),
-            "train_acc": 100.0 * p["correct"] / max(p["seen"], 1), f"{split}_loss": loss, f"{split}_acc": acc,
-            "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds, "steps": p["steps"],
+            "epoch": self.epoch, "train_loss": p.loss_sum / max(p.steps, 1),
+            "train_acc": 100.0 * p.correct / max(p.seen, 1), f"{split}_loss": loss, f"{split}_acc": acc,
+            "lr": self.optimizer.param_groups[0]["lr"], "seconds": seconds, "steps": p.steps,
         })
-        self._partial = self._empty_partial()
+        self.partial_epoch = PartialEpoch()
         self.train_loader.end_epoch()
 
 
@@ -239,3 +312,8 @@ def fit(model: nn.Module, train_data: ImageSet, test_data: ImageSet, recipe: Rec
     """Train ``model`` in one call: ``Trainer(model, train_data, test_data, recipe, **options).fit(...)``."""
     trainer = Trainer(model, train_data, test_data, recipe, **trainer_options)
     return trainer.fit(epochs, time_budget=time_budget, max_steps=max_steps)
+
+
+def _as_tuples(x):
+    """Python's random state comes back from a checkpoint as lists; ``random.setstate`` wants tuples."""
+    return tuple(_as_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
