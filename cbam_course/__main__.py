@@ -2,7 +2,7 @@
 
 - ``train``: train a network on CIFAR-10 or the stand-in (``cbam_course/train/cli.py``);
 - ``prepare``: train every run lessons 05 and 06 show into the run store (``cbam_course/train/prepare.py``);
-- ``bench``: the benchmarks behind the speed claims (``cbam_course/fast/bench.py``);
+- ``bench``: the benchmarks behind the speed claims (``cbam_course/bench/``);
 - ``grade``: grade a class's exercise notebooks into a gradebook (``cbam_course/grading/grade.py``).
 
 Each command is imported only when asked for; ``--help`` after one lists its options.
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return prepare_main(rest)
     if command == "bench":
-        from .fast.bench import main as bench_main
+        from .bench import main as bench_main
 
-        return int(bench_main(rest) or 0)
+        return bench_main(rest)
     if command == "grade":
         from .grading.grade import grade_main
 

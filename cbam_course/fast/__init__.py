@@ -11,12 +11,11 @@ implementations that compute the same outputs and gradients with far fewer passe
 - ``kernels.py``: CBAM's step as four loops compiled by numba, for contiguous float32/float64
   inputs, used where numba is installed (``pip install -e .[fast]``);
 - ``cpu.py``: keeping freed memory between steps (glibc) and detecting native bfloat16;
-- ``setup.py``: choosing a CPU run's memory layout, number format and threads by timing them;
-- ``bench.py``: the benchmarks behind the course's speed claims (``python -m cbam_course bench``).
+- ``setup.py``: choosing a CPU run's memory layout, number format and threads by timing them.
 
-``train_model``, the command line and the benchmarks call :func:`accelerate`; nothing else does.
-``tests/fast/`` holds the accelerated modules equal to the plain ones. docs/performance.md has
-the measurements.
+``train_model`` and the benchmarks (``cbam_course.bench``, above this layer) call
+:func:`accelerate`; nothing else does. ``tests/fast/`` holds the accelerated modules equal to the
+plain ones. docs/performance.md has the measurements.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ class TimeBudget:
     """Seconds (or None: no limit) for one ``Trainer.fit`` call, every evaluation included.
 
     Args:
-        seconds: the budget, or None.
+        seconds: the budget, or None (or ``math.inf``) for none.
         start_step: the optimizer steps taken before this ``fit`` (a resumed run).
         steps_per_epoch: optimizer steps in a full epoch.
         steps_left_in_epoch: steps still to go in the current epoch.
@@ -34,7 +34,7 @@ class TimeBudget:
 
     def __init__(self, seconds: float | None, start_step: int, steps_per_epoch: int, steps_left_in_epoch: int,
                  batch_size: int, eval_images: int, final_images: int) -> None:
-        self.seconds = seconds
+        self.seconds = seconds if seconds is not None and math.isfinite(seconds) else None  # inf: no budget
         self.start_step = start_step
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.steps_left_in_epoch = steps_left_in_epoch

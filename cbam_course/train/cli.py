@@ -1,8 +1,9 @@
 """``python -m cbam_course train ...``: train the Day 50 lesson's CNN from a terminal.
 
     python -m cbam_course train --attention cbam --epochs 5 [--out runs/cbam] [--quick] [--resume]
-                                [--recipe seed|fast] [--width W] [--data DIR] [--seed S]
+                                [--recipe day50|fast|fast128] [--width W] [--data DIR] [--seed S]
                                 [--time-budget SECONDS] [--profile quick|laptop|full]
+                                [--set FIELD=VALUE] [--amp auto|on|off] [--channels-last auto|on|off]
 
 Without ``--out`` the run store (:mod:`cbam_course.train.store`) is used: a run trained before with
 the same settings is loaded, not trained again (the output names its folder), and a new one is
@@ -10,22 +11,95 @@ trained into the store (an interrupted one resumes). With ``--out`` it trains in
 writing ``checkpoint.pt`` and ``metrics.json`` after every epoch. Expected problems (no data, a
 damaged or foreign checkpoint, a damaged stored run) end with one line on stderr and exit code 1,
 without a traceback.
+
+The training options are defined once here (:func:`training_parser`); ``python -m cbam_course
+bench laptop|full`` parses the same options and trains through :func:`train_from_args`.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
+
+import torch
 
 from ..models import ATTENTIONS
 from ..runtime import get_device
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, load_checkpoint
 from .cifar10 import DataError
-from .recipes import PROFILES, RECIPES, Profile, get_profile, machine_profile
+from .data import ImageSet
+from .recipes import PROFILES, RECIPES, Profile, get_profile, get_recipe, machine_profile, parse_overrides
 from .run import train_model
 from .store import RunStoreError, fetch_run
+from .trainer import Trainer
 
-__all__ = ["train_main"]
+__all__ = ["train_main", "training_parser", "train_from_args"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _switch(text: str) -> bool | None:
+    """auto/on/off -> None/True/False."""
+    return {"auto": None, "on": True, "off": False}[text]
+
+
+def training_parser(prog: str, description: str, *, default_device: str | None = None) -> argparse.ArgumentParser:
+    """The options of a training run, shared by ``train`` and ``bench laptop|full``."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--attention", choices=ATTENTIONS, default="cbam", help="attention after each block")
+    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                   help="run size (default: $CBAM_COURSE_PROFILE, else laptop on CPU, full on GPU)")
+    p.add_argument("--quick", action="store_true", help="the generated stand-in and a few steps (seconds)")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="training recipe (default: the profile's)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a recipe field, e.g. --set batch_size=512 --set label_smoothing=0.2 (repeatable)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="epochs the schedule plans for (default: the profile's); a budget may stop it sooner")
+    p.add_argument("--width", type=_positive_int, default=None, help="channels of the first block (the Day 50 lesson: 64)")
+    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds for the whole run, loading and evaluation included (default: the profile's; 0: none)")
+    p.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps")
+    p.add_argument("--device", default=default_device,
+                   help=f"cpu, cuda or mps (default: {default_device or 'the best at hand'})")
+    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16/float16 autocast (auto: the profile's choice, by measurement on a CPU)")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="channels_last memory format (auto: the profile's choice, by measurement on a CPU)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json")
+    return p
+
+
+def profile_of(args: argparse.Namespace) -> Profile:
+    """The profile the options name: quick with ``--quick``, else ``--profile``, else this machine's."""
+    return get_profile("quick" if args.quick else args.profile, default=machine_profile())
+
+
+def train_from_args(args: argparse.Namespace, *, tta: bool | None = None, resume: bool = False,
+                    progress: bool = True, data: tuple[ImageSet, ImageSet] | None = None,
+                    spent: float = 0.0) -> Trainer:
+    """Train as :func:`training_parser`'s options say, through :func:`~cbam_course.train.train_model`.
+    ``data``: already loaded, in ``spent`` seconds that the time budget then counts too.
+    Raises ValueError for options that do not fit, DataError and CheckpointError as train_model does."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    profile = profile_of(args)
+    recipe = get_recipe(args.recipe or profile.recipe, **parse_overrides(args.set))
+    budget = profile.time_budget if args.time_budget is None else (args.time_budget or math.inf)  # 0: none
+    budget = budget - spent if budget is not None else None
+    return train_model(args.attention, profile=profile, recipe=recipe, epochs=args.epochs, width=args.width,
+                       data=data, data_root=args.data, out_dir=args.out, resume=resume, seed=args.seed,
+                       time_budget=budget, max_steps=args.max_steps,
+                       device=get_device(args.device), progress=progress, live_plot=False, tta=tta,
+                       amp=_switch(args.amp), channels_last=_switch(args.channels_last))
 
 
 def _resume_mismatch(out: Path, profile: Profile) -> str | None:
@@ -53,28 +127,19 @@ def _resume_mismatch(out: Path, profile: Profile) -> str | None:
 
 
 def _train_parser() -> argparse.ArgumentParser:
-
-    p = argparse.ArgumentParser(prog="python -m cbam_course train",
-                                description="Train the seed's CNN with a choice of attention on CIFAR-10 "
-                                            "(or the generated stand-in with --quick).")
-    p.add_argument("--attention", choices=ATTENTIONS, default="cbam", help="attention after each block")
-    p.add_argument("--epochs", type=int, default=None, help="train until this many epochs are done in all")
-    p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (default: the run "
-                                                "store, $CBAM_COURSE_RUNS or runs/, which loads a run trained before)")
-    p.add_argument("--quick", action="store_true", help="the generated stand-in and a few steps (seconds)")
+    p = training_parser("python -m cbam_course train",
+                        "Train the Day 50 lesson's CNN with a choice of attention on CIFAR-10 "
+                        "(or the generated stand-in with --quick).")
+    p.set_defaults(out=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt up to --epochs")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="training recipe (default: the profile's)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="run size (default: $CBAM_COURSE_PROFILE, else laptop on CPU, full on GPU)")
-    p.add_argument("--width", type=int, default=None, help="channels of the first block (the seed: 64)")
-    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best at hand)")
     p.add_argument("--tta", action="store_true", help="evaluate with flip test-time augmentation")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def _error(err: Exception) -> int:
+    print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+    return 1
 
 
 def train_main(argv: list[str]) -> int:
@@ -86,20 +151,13 @@ def train_main(argv: list[str]) -> int:
         print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
               f"(add --resume to continue it instead).", file=sys.stderr)
     try:
-        profile = get_profile("quick" if args.quick else args.profile, default=machine_profile())
-        mismatch = _resume_mismatch(Path(args.out), profile) if args.resume else None
+        mismatch = _resume_mismatch(Path(args.out), profile_of(args)) if args.resume else None
         if mismatch:
             print(f"error: {mismatch}", file=sys.stderr)
             return 1
-        device = get_device(args.device)
-        trainer = train_model(args.attention, profile=profile, recipe=args.recipe, epochs=args.epochs,
-                              width=args.width, data_root=args.data, out_dir=args.out, resume=args.resume,
-                              seed=args.seed, time_budget=args.time_budget, max_steps=args.max_steps,
-                              device=device, progress=not args.no_progress, live_plot=False, tta=args.tta)
+        trainer = train_from_args(args, tta=args.tta, resume=args.resume, progress=not args.no_progress)
     except (CheckpointError, DataError, ValueError) as err:
-        message = " ".join(str(err).split())
-        print(f"error: {message}", file=sys.stderr)
-        return 1
+        return _error(err)
     h = trainer.history
     if h.epochs:
         last = h.epochs[-1]
@@ -116,15 +174,19 @@ def _store_main(args: argparse.Namespace) -> int:
         print("error: --tta needs --out: stored runs are tested without flip TTA, so that the lessons "
               "find them. Add --out DIR to train a run of your own with it.", file=sys.stderr)
         return 1
+    chosen = [name for name, used in (("--set", args.set), ("--amp", args.amp != "auto"),
+                                      ("--channels-last", args.channels_last != "auto")) if used]
+    if chosen:
+        print(f"error: {', '.join(chosen)} needs --out: the run store holds the runs the lessons use, trained "
+              f"as their profile says. Add --out DIR to train a run of your own.", file=sys.stderr)
+        return 1
     try:
-        profile = get_profile("quick" if args.quick else args.profile, default=machine_profile())
-        run = fetch_run(args.attention, profile=profile, recipe=args.recipe, epochs=args.epochs, width=args.width,
-                        data_root=args.data, seed=args.seed, time_budget=args.time_budget,
+        run = fetch_run(args.attention, profile=profile_of(args), recipe=args.recipe, epochs=args.epochs,
+                        width=args.width, data_root=args.data, seed=args.seed, time_budget=args.time_budget,
                         max_steps=args.max_steps, device=get_device(args.device),
                         progress=not args.no_progress, live_plot=False)
     except (RunStoreError, CheckpointError, DataError, ValueError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 1
+        return _error(err)
     except KeyboardInterrupt as err:
         print(f"interrupted: {err}" if str(err) else "interrupted: run the same command again to resume.",
               file=sys.stderr)

@@ -38,7 +38,7 @@ import torch.nn as nn
 
 from ..runtime import PROFILE_ENV, quick_mode
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "OneCycle", "Profile", "PROFILES", "get_profile",
+__all__ = ["Recipe", "RECIPES", "get_recipe", "parse_overrides", "OneCycle", "Profile", "PROFILES", "get_profile",
            "machine_profile", "estimate_seconds", "describe_mode"]
 
 
@@ -161,6 +161,25 @@ def get_recipe(name: str | Recipe, **overrides) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}: choose one of {', '.join(map(repr, RECIPES))}.")
     return replace(RECIPES[name], **overrides) if overrides else RECIPES[name]
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["batch_size=512", "label_smoothing=0.2"]`` -> typed :class:`Recipe` field overrides
+    (the command line's ``--set FIELD=VALUE``). Raises ValueError naming the fields for a pair
+    that is not one."""
+    from dataclasses import fields
+
+    kinds = {f.name: (f.type if isinstance(f.type, str) else f.type.__name__) for f in fields(Recipe)}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in kinds or key == "name":
+            raise ValueError(f"--set {pair!r}: use FIELD=VALUE with one of the recipe's fields: "
+                             f"{', '.join(k for k in kinds if k != 'name')}.")
+        kind = kinds[key]
+        out[key] = (value.lower() in ("1", "true", "yes", "on") if kind == "bool" else
+                    int(value) if kind == "int" else float(value) if kind == "float" else value)
+    return out
 
 
 @dataclass(frozen=True)

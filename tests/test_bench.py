@@ -6,19 +6,20 @@ import pytest
 import torch
 
 import cbam_course as cc
-import cbam_course.fast.bench as bench
+import cbam_course.bench as bench
 from cbam_course import measure, seed
+from cbam_course.bench import speed
 
 
 def test_the_benchmarks_baseline_is_the_seed():
     """The pipeline's baseline model is the seed's own CBAM_CNN (cbam_course/seed.py), not a copy,
     and the benchmarks time with the course's one interleaved timer."""
-    assert bench.SeedCBAM_CNN is seed.CBAM_CNN
-    assert bench.interleave is measure.interleave
+    assert speed.SeedCBAM_CNN is seed.CBAM_CNN
+    assert speed.interleave is measure.interleave
 
 
 def test_course_network_matches_the_seed():
-    assert bench.seed_output_difference(width=16, batch=2) <= 1e-5
+    assert speed.seed_output_difference(width=16, batch=2) <= 1e-5
 
 
 def test_overhead_prints_table_and_last_line(capsys):
@@ -59,7 +60,7 @@ def test_loop_prints_time_and_page_faults_per_step(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(r"none, width 16, batch 2: \d+\.\d ms per step \(median of 2\), page faults per "
                         r"step: median \d+, most \d+", last)
-    seconds, faults = bench.measure_loop("cbam", width=16, batch=2, steps=3)
+    seconds, faults = speed.measure_loop("cbam", width=16, batch=2, steps=3)
     assert len(seconds) == len(faults) == 3 and min(seconds) > 0 and min(faults) >= 0
 
 
@@ -130,37 +131,6 @@ def test_full_quick_reports_when_the_target_was_reached(capsys):
     assert f"target 101.00% not reached on val (best {best:.2f}%)" in out
 
 
-def test_choose_cpu_setup_times_the_candidates_and_says_why(monkeypatch):
-    from cbam_course import AttentionCNN
-    from cbam_course.fast import setup as setup_module
-
-    monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: True)
-    assert len(setup_module.candidate_setups(bfloat16=False)) * 2 == len(setup_module.candidate_setups())
-    monkeypatch.setattr(setup_module, "cpu_has_native_bfloat16", lambda: False)
-    candidates = setup_module.candidate_setups()
-    assert {c.channels_last for c in candidates} == {False, True} and not any(c.bfloat16 for c in candidates)
-    fixed = setup_module.candidate_setups(channels_last=True, bfloat16=True)  # what the caller fixed holds
-    assert fixed and all(c.channels_last and c.bfloat16 for c in fixed)
-    assert {c.channels_last for c in setup_module.candidate_setups(bfloat16=False)} == {False, True}
-    model = AttentionCNN(attention="cbam", width=16)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    rng, threads = torch.get_rng_state(), torch.get_num_threads()
-    chosen, why = setup_module.choose_cpu_setup(model, batch_size=8, rounds=1)
-    assert chosen in candidates and str(chosen) in why and "fastest of" in why
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the model is untouched
-    assert torch.equal(torch.get_rng_state(), rng) and torch.get_num_threads() == threads
-
-
-def test_capped_kernels_count_as_no_native_bfloat16(monkeypatch):
-    from cbam_course.fast.cpu import cpu_has_native_bfloat16
-
-    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
-    assert not cpu_has_native_bfloat16()
-    monkeypatch.delenv("ATEN_CPU_CAPABILITY")
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert not cpu_has_native_bfloat16()
-
-
 def test_profile_bench_says_so_when_no_epoch_fits_the_budget(capsys):
     assert bench.main(["laptop", "--quick", "--time-budget", "0.000001"]) == 1
     assert "error: no epoch fits in the 0 s budget" in capsys.readouterr().out
@@ -191,7 +161,7 @@ def test_overhead_can_add_the_pytorch_fused_step(capsys):
     assert row.count("x") == 3  # cbam, the seed's operations, the PyTorch fused step
     row = next(line for line in out if line.startswith("eager channels_last"))
     assert row.split()[-2:] == ["-", "-"]
-    r = bench.measure_overhead(16, batch=2, rounds=1, with_plain=False, with_pytorch_fused=True)
+    r = speed.measure_overhead(16, batch=2, rounds=1, with_plain=False, with_pytorch_fused=True)
     assert set(r) == {"none", "cbam", "cbam-pytorch"}
     # the benchmark's switch stays in its own models: other models keep the plain class, and
     # accelerate() still turns the loops on

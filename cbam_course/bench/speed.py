@@ -1,90 +1,55 @@
-"""Benchmarks behind the course's speed claims: ``python -m cbam_course bench {overhead,loop,pipeline,...}``.
+"""The speed layer's benchmarks: ``python -m cbam_course bench overhead|loop|pipeline``.
 
-Each benchmark measures the thing and its baseline in the same process, interleaved round by
-round, so that background load hits both alike and the printed ratio stays meaningful on a busy
-laptop even when the absolute times do not. ``docs/performance.md`` holds the results and the
-exact commands that produced them.
+Each measures the thing and its baseline in the same process, interleaved round by round
+(:func:`cbam_course.measure.interleave`), so that background load hits both alike and the printed
+ratio stays meaningful on a busy laptop even when the absolute times do not.
 
 - ``overhead``: the step time (forward + backward) of ``AttentionCNN(attention="cbam")`` over
   ``attention="none"``, as a learner runs it (eager, NCHW), and optionally in channels_last, with
   bfloat16 autocast, under ``torch.compile``, and with CBAM's PyTorch fused step instead of its
-  compiled loops (``--pytorch-fused``). The models take turns of a few steps in a row,
-  as a training loop runs them, with freed memory kept as ``accelerate`` keeps it on the CPU
+  compiled loops (``--pytorch-fused``). The models take turns of a few steps in a row, as a
+  training loop runs them, with freed memory kept as ``accelerate`` keeps it on the CPU
   (``fast.cpu.keep_freed_memory``). The last line is ``overhead: N.NNx``.
 - ``loop``: one model's steps in a row, alone in its process, with the allocator as it is (or
   ``--keep-freed-memory``): the time and the page faults per step of a training loop of your own.
-- ``pipeline``: trains the seed's model for a fixed number of steps, interleaved: the seed's
-  pipeline (PIL transforms, a DataLoader with 2 workers, eager, the seed's own modules) and the
+- ``pipeline``: trains the Day 50 lesson's model for a fixed number of steps, interleaved: that
+  lesson's pipeline (PIL transforms, a DataLoader with 2 workers, eager, its own modules) and the
   course's (batched tensor augmentation from memory, the fused CBAM, channels_last) in float32
   and, where the CPU has native bfloat16, under bfloat16 autocast as the laptop profile trains.
   Same model size, batch, optimizer and augmentation distribution. The last line is
   ``speedup: N.NNx`` for the laptop profile's set-up (``--amp off``: float32).
-- ``laptop``: the laptop profile end to end on real CIFAR-10 (``--data DIR``), timed from
-  before the data is loaded to the last evaluation; prints the test accuracy with and without
-  flip test-time augmentation.
-- ``full``: the same for the full profile (meant for a GPU), and the epoch and wall time at
-  which the test accuracy first reached ``--target`` (default: the seed's 91.11%).
-
-``overhead --device cuda`` measures the overhead on a GPU; ``tools/gpu_bench.sh`` runs the GPU
-measurements of ``docs/performance.md`` in one go on a lent machine.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
+import statistics
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..fast import accelerate
+from ..fast.cpu import cpu_has_native_bfloat16, keep_freed_memory
 from ..measure import interleave
+from ..models import AttentionCNN
+from ..runtime import get_device, machine_line
 from ..seed import CBAM_CNN as SeedCBAM_CNN
-from . import accelerate
-from .cpu import cpu_has_native_bfloat16, keep_freed_memory
+from ..train.data import CIFAR10_MEAN, CIFAR10_STD, BatchLoader, ImageSet, make_standin
+from ..train.cifar10 import load_cifar10
 
-__all__ = ["main", "measure_overhead", "measure_loop", "measure_pipeline", "machine_line"]
+__all__ = ["COMMANDS", "measure_overhead", "measure_loop", "measure_pipeline"]
 
 
 # ----------------------------------------------------------------------------------------------
 # helpers
 
 
-def machine_line() -> str:
-    """One line that says where and when a number was measured."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = "n/a"
-    if hasattr(os, "getloadavg"):
-        load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    caps = [f"kernels {torch.backends.cpu.get_cpu_capability()}"]  # AVX2 under ATEN_CPU_CAPABILITY=avx2
-    caps += [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "NUMBA_CPU_NAME") if os.environ.get(k)]
-    return (f"machine: {model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, {gpu}, "
-            f"{', '.join(caps)}; torch {torch.__version__}; {now}; load average {load}")
-
-
 def _allocator_line(kept: bool) -> str:
     """What the benchmark's process does with freed memory (see fast.cpu.keep_freed_memory)."""
     return "allocator: " + ("freed memory kept for the next step (keep_freed_memory(), as accelerate() does)" if kept
                             else "as the C library sets it (page faults depend on the process's history)")
-
-
-def _median(values: Sequence[float]) -> float:
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def _positive_int(text: str) -> int:
@@ -110,8 +75,6 @@ def _int_list(text: str) -> list[int]:
 
 def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> float:
     """Largest |difference| between the course's accelerated CBAM network and the seed's, same weights."""
-    from ..models import AttentionCNN
-
     torch.manual_seed(seed)
     theirs = SeedCBAM_CNN(width=width).eval()
     ours = accelerate(AttentionCNN(attention="cbam", width=width), keep_memory=False).eval()
@@ -137,8 +100,6 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     GPU each step ends with a synchronisation, so the time is the device's, not the launch's
     (there CBAM always takes the plain path, so ``cbam-plain`` is left out).
     """
-    from ..models import AttentionCNN
-
     device = torch.device(device)
     torch.manual_seed(seed)
     x = torch.randn(batch, 3, 32, 32, device=device)
@@ -177,7 +138,7 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
             result[f"{name} compile_s"] = time.perf_counter() - t0
         runs[name] = step
     times = interleave(runs, rounds, block=block)
-    result.update({name: _median(t) for name, t in times.items()})
+    result.update({name: statistics.median(t) for name, t in times.items()})
     return result
 
 
@@ -203,8 +164,6 @@ def _overhead_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from ..runtime import get_device
-
     try:
         device = get_device(args.device)
     except ValueError as err:
@@ -217,7 +176,7 @@ def _overhead_main(argv: list[str]) -> int:
           f"median of {args.rounds} steps {turns}, on {device.type}")
     if device.type == "cpu":
         print(_allocator_line(kept))
-    print(machine_line())
+    print("machine: " + machine_line(full=True))
     diff = seed_output_difference()
     print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
           f"({'ok' if diff <= 1e-5 else 'NOT EQUAL'}, tolerance 1e-5)")
@@ -263,8 +222,6 @@ def measure_loop(attention: str, width: int = 64, batch: int = 64, steps: int = 
     """Seconds and page faults (minor: memory taken back from the system) of ``steps``
     training steps (forward + backward) of one AttentionCNN in a row, after 3 untimed ones.
     Where the system does not count page faults (Windows) they are all 0."""
-    from ..models import AttentionCNN
-
     try:
         import resource
     except ImportError:  # Windows
@@ -303,10 +260,10 @@ def _loop_main(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
     kept = args.keep_freed_memory and keep_freed_memory()
     seconds, faults = measure_loop(args.attention, args.width, args.batch, args.steps)
-    print(machine_line())
+    print("machine: " + machine_line(full=True))
     print(_allocator_line(kept))
-    print(f"{args.attention}, width {args.width}, batch {args.batch}: {_median(seconds) * 1e3:.1f} ms per step "
-          f"(median of {args.steps}), page faults per step: median {int(_median(faults))}, "
+    print(f"{args.attention}, width {args.width}, batch {args.batch}: {statistics.median(seconds) * 1e3:.1f} ms per step "
+          f"(median of {args.steps}), page faults per step: median {int(statistics.median(faults))}, "
           f"most {max(faults)}")
     return 0
 
@@ -334,8 +291,6 @@ class _PILDataset(torch.utils.data.Dataset):
 
 def _seed_transform():
     import torchvision.transforms as transforms
-
-    from ..train.data import CIFAR10_MEAN, CIFAR10_STD
 
     return transforms.Compose([
         transforms.RandomCrop(32, padding=4),
@@ -374,9 +329,6 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
     pipeline is being timed; the seed pays its workers' start-up once per turn instead of once
     per epoch (about 1% at the defaults). Returns images per second by name.
     """
-    from ..train.data import BatchLoader, ImageSet
-    from ..models import AttentionCNN
-
     torch.manual_seed(seed)
     seed_model = SeedCBAM_CNN(num_classes=10, width=width)
     criterion = nn.CrossEntropyLoss()
@@ -430,8 +382,6 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
 
 
 def _load_images(data_dir: str | None, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
-    from ..train.data import load_cifar10, make_standin
-
     if data_dir:
         train = load_cifar10(data_dir, train=True)
         return train.images, train.labels, train.description
@@ -469,7 +419,7 @@ def _pipeline_main(argv: list[str]) -> int:
     print("course: BatchLoader (batched crop/flip/normalise on uint8 tensors, no workers), AttentionCNN "
           f"with the fused CBAM, channels_last {args.channels_last}; float32"
           + (", and again under bfloat16 CPU autocast (course-bf16)" if bf16 else ""))
-    print(machine_line())
+    print("machine: " + machine_line(full=True))
     r = measure_pipeline(images, labels, steps=args.steps, chunk=args.chunk, batch=args.batch,
                          width=args.width, workers=args.workers, channels_last=args.channels_last == "on",
                          bf16=bf16, seed=args.seed)
@@ -483,167 +433,4 @@ def _pipeline_main(argv: list[str]) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------------------------
-# laptop / full: a profile end to end, on real CIFAR-10
-
-
-def _profile_main(name: str, argv: list[str]) -> int:
-    """``bench laptop`` (the CPU profile, time-budgeted) and ``bench full`` (the GPU profile).
-
-    It trains through :func:`~cbam_course.train.run.train_model` with the profile's own choices
-    (set-up chosen by measurement, recipe, budget, final test with flip TTA), so the figure it
-    prints is what a learner's lesson 05 gets; options only override them, for ablations."""
-    defaults = {"laptop": ("cpu", 80.0), "full": (None, 91.11)}
-    default_device, default_target = defaults[name]
-    p = argparse.ArgumentParser(prog=f"python -m cbam_course bench {name}",
-                                description=f"The {name} profile end to end, as train_model runs it: load "
-                                            "CIFAR-10, train within the time budget (if any), test once with "
-                                            "and without flip TTA, and say how much of the budget was used.")
-    p.add_argument("--data", default=None, help="CIFAR-10 folder (default: $CBAM_COURSE_DATA or data/)")
-    p.add_argument("--attention", choices=("none", "se", "cbam"), default="cbam")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds for everything, loading and evaluation included (default: the profile's; 0: none)")
-    p.add_argument("--width", type=_positive_int, default=None, help="default: the profile's")
-    p.add_argument("--recipe", default=None, help="default: the profile's")
-    p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="epochs the schedule plans for (default: the profile's); a time budget may stop it sooner")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a recipe field, e.g. --set batch_size=512 --set label_smoothing=0.2 (repeatable)")
-    p.add_argument("--device", default=default_device,
-                   help=f"cpu, cuda or mps (default: {default_device or 'the best at hand'})")
-    p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                   help="bfloat16/float16 autocast (auto: the profile's choice, by measurement on a CPU)")
-    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
-                   help="channels_last memory format (auto: the profile's choice, by measurement on a CPU)")
-    p.add_argument("--target", type=float, default=default_target,
-                   help=f"report the first epoch whose validation accuracy reaches this (default {default_target})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--out", default=None, help="folder for checkpoint.pt and metrics.json (optional)")
-    p.add_argument("--quick", action="store_true", help="the generated stand-in, a few steps (smoke test)")
-    args = p.parse_args(argv)
-    t_start = time.perf_counter()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    from ..runtime import get_device
-    from ..train.data import DataError
-    from ..train.recipes import get_profile, get_recipe
-    from ..train.run import load_profile_data, train_model
-
-    profile = get_profile("quick" if args.quick else name)
-    budget = args.time_budget if args.time_budget is not None else profile.time_budget
-    budget = None if budget == 0 else budget  # --time-budget 0: the planned epochs, however long
-    try:
-        overrides = _recipe_overrides(args.set)
-        recipe = get_recipe(args.recipe or profile.recipe, **overrides)
-        device = get_device(args.device)
-    except (TypeError, ValueError) as err:
-        print(f"error: {err}")
-        return 2
-    amp = None if args.amp == "auto" else args.amp == "on"
-    channels_last = None if args.channels_last == "auto" else args.channels_last == "on"
-    print(f"{name.capitalize()} profile: {args.attention}, width {args.width or profile.width}, recipe {recipe.name} "
-          f"({', '.join(f'{k}={v}' for k, v in overrides.items()) or 'as defined'}), "
-          f"{args.epochs or profile.epochs} planned epochs, on {device.type}; "
-          + (f"budget {budget:.0f} s wall, loading and evaluation included" if budget else "no time budget"))
-    print(machine_line())
-    try:
-        train_data, test_data = load_profile_data(profile, args.data, args.seed)
-    except DataError as err:
-        print(f"error: {' '.join(str(err).split())}")
-        return 1
-    t_loaded = time.perf_counter()
-    print(f"data: {len(train_data)} training and {len(test_data)} test images "
-          f"({'the generated stand-in' if train_data.is_standin else 'real images'}); "
-          f"loaded in {t_loaded - t_start:.1f} s")
-    if budget is not None and budget <= t_loaded - t_start:
-        print(f"error: no epoch fits in the {budget:.0f} s budget (loading took {t_loaded - t_start:.1f} s); "
-              f"give it a larger --time-budget.")
-        return 1
-    trainer = train_model(args.attention, profile=profile, recipe=recipe, epochs=args.epochs, width=args.width,
-                          data=(train_data, test_data), out_dir=args.out, seed=args.seed,
-                          time_budget=None if budget is None else budget - (t_loaded - t_start), device=device,
-                          progress=False, live_plot=False, amp=amp, channels_last=channels_last)
-    t_end = time.perf_counter()
-    h = trainer.history
-    if not h.epochs or h.test is None:
-        print(f"error: no epoch fits in the {budget:.0f} s budget (loading took "
-              f"{t_loaded - t_start:.0f} s); give it a larger --time-budget.")
-        return 1
-    print(f"trained {trainer.step} steps ({trainer.step * recipe.batch_size / len(trainer.train_loader.data):.2f} "
-          f"passes over {len(trainer.train_loader.data)} images, {trainer.epoch} evaluations on the "
-          f"{'validation split' if h.eval_split == 'val' else 'test set'}); set-up: "
-          f"{'channels_last' if trainer.channels_last else 'NCHW'}, "
-          f"{'autocast ' + str(trainer.amp_dtype).split('.')[-1] if trainer.amp else 'float32'}, "
-          f"{torch.get_num_threads()} threads")
-    wall, reached = t_loaded - t_start, None
-    for e in h.epochs:
-        wall += e["seconds"]
-        if reached is None and e[f"{h.eval_split}_acc"] >= args.target:
-            reached = (e["epoch"], wall)
-        print(f"  epoch {e['epoch']}: train acc {e['train_acc']:.2f}%, {h.eval_split} acc "
-              f"{e[f'{h.eval_split}_acc']:.2f}%, {e['seconds']:.1f} s ({wall:.0f} s wall), {e['steps']} steps, "
-              f"lr {e['lr']:.4f}")
-    if reached:
-        print(f"target {args.target:.2f}% first reached ({h.eval_split}) at epoch {reached[0]}, {reached[1]:.0f} s wall")
-    else:
-        print(f"target {args.target:.2f}% not reached on {h.eval_split} (best {max(h.eval_acc):.2f}%)")
-    print(f"test accuracy without TTA: {h.test['acc']:.2f}%")
-    if h.test.get("tta_acc") is not None:
-        print(f"test accuracy with flip TTA: {h.test['tta_acc']:.2f}%")
-    lr = trainer.optimizer.param_groups[0]["lr"]
-    print(f"wall time: {t_end - t_start:.1f} s"
-          + (f" of the {budget:.0f} s budget ({100 * (t_end - t_start) / budget:.1f}% used)" if budget else "")
-          + f"; last learning rate {lr:.2g} ({lr / recipe.lr:.1%} of the peak)")
-    return 0
-
-
-def _recipe_overrides(pairs: list[str]) -> dict:
-    """``["batch_size=512", "label_smoothing=0.2"]`` -> typed Recipe field overrides."""
-    import dataclasses
-
-    from ..train.recipes import Recipe
-
-    fields = {f.name: f.type for f in dataclasses.fields(Recipe)}
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in fields or key == "name":
-            raise ValueError(f"--set {pair!r}: use FIELD=VALUE with one of the recipe's fields: "
-                             f"{', '.join(k for k in fields if k != 'name')}.")
-        kind = fields[key] if isinstance(fields[key], str) else fields[key].__name__
-        out[key] = (value.lower() in ("1", "true", "yes", "on") if kind == "bool" else
-                    int(value) if kind == "int" else float(value) if kind == "float" else value)
-    return out
-
-
-def _laptop_main(argv: list[str]) -> int:
-    return _profile_main("laptop", argv)
-
-
-def _full_main(argv: list[str]) -> int:
-    return _profile_main("full", argv)
-
-
-# ----------------------------------------------------------------------------------------------
-
-_COMMANDS = {"overhead": _overhead_main, "loop": _loop_main, "pipeline": _pipeline_main, "laptop": _laptop_main,
-             "full": _full_main}
-USAGE = ("usage: python -m cbam_course bench {overhead,loop,pipeline,laptop,full} [options]  "
-         "(--help after one for its options)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m cbam_course bench ...``: run one benchmark; returns the exit code."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
-        print(USAGE + "\n\n" + (__doc__ or "").split("\n\n", 2)[2] if argv else USAGE,
-              file=sys.stdout if argv else sys.stderr)
-        return 0 if argv else 2
-    command = argv[0]
-    if command not in _COMMANDS:
-        print(f"error: unknown benchmark {command!r}. {USAGE}", file=sys.stderr)
-        return 2
-    return _COMMANDS[command](argv[1:])
+COMMANDS = {"overhead": _overhead_main, "loop": _loop_main, "pipeline": _pipeline_main}
