@@ -1,6 +1,7 @@
 """Measuring a module: parameters, FLOPs, and time side by side with another module."""
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -120,4 +121,4 @@ def compare_time(modules: dict[str, nn.Module], x: torch.Tensor, backward: bool 
         return run
 
     times = interleave({n: call(m) for n, m in modules.items()}, repeats, warmup=warmup)
-    return TimeComparison({n: sorted(t)[len(t) // 2] for n, t in times.items()})
+    return TimeComparison({n: statistics.median(t) for n, t in times.items()})

@@ -28,6 +28,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from .images import FEATURE_NAMES
 
 __all__ = [
+    "panel_grid",
     "show_image",
     "show_feature_stack",
     "plot_channel_weights",
@@ -54,6 +55,26 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def panel_grid(n: int, ncols: int, panel: tuple[float, float], margin: tuple[float, float] = (0.4, 0.4),
+               rows_per_item: int = 1) -> tuple[Figure, list[list[Axes]]]:
+    """A figure of ``n`` items, ``ncols`` to a row, each item ``rows_per_item`` panels stacked; every
+    panel ``panel`` inches (plus ``margin`` for the whole figure), ticks off, unused panels hidden.
+    Returns the figure and, per item, its panels from top to bottom: the one grid layout of the
+    course's image figures."""
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(rows_per_item * nrows, ncols, squeeze=False, constrained_layout=True,
+                             figsize=(panel[0] * ncols + margin[0], panel[1] * rows_per_item * nrows + margin[1]))
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    items = [[axes[(k // ncols) * rows_per_item + r, k % ncols] for r in range(rows_per_item)] for k in range(n)]
+    for k in range(n, nrows * ncols):
+        for r in range(rows_per_item):
+            axes[(k // ncols) * rows_per_item + r, k % ncols].set_visible(False)
+    return fig, items
 
 
 def _image_hw3(image: torch.Tensor | np.ndarray, who: str) -> np.ndarray:
@@ -111,26 +132,19 @@ def show_feature_stack(stack: torch.Tensor | np.ndarray, names: Sequence[str] | 
         raise ValueError(f"show_feature_stack got {len(names)} names for {c} channels; give one name per channel.")
     if ncols < 1:
         raise ValueError(f"ncols must be at least 1, got {ncols}.")
-    ncols = min(ncols, c)
-    nrows = -(-c // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols + 0.8, 2.5 * nrows + 0.4),
-                             squeeze=False, constrained_layout=True)
+    fig, items = panel_grid(c, ncols, panel=(2.4, 2.5), margin=(0.8, 0.4))
+    ncols, nrows = min(ncols, c), -(-c // min(ncols, c))
     im = None
-    for i, ax in enumerate(axes.flat):
-        if i >= c:
-            ax.set_visible(False)
-            continue
+    for i, (ax,) in enumerate(items):
         im = ax.imshow(arr[i], cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(f"{i}: {names[i]}", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
         if i % ncols == 0:
             ax.set_ylabel("y")
         if i // ncols == nrows - 1 or i + ncols >= c:
             ax.set_xlabel("x")
     fig.suptitle(title)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="value")
+        fig.colorbar(im, ax=fig.axes, shrink=0.8, label="value")
     return fig
 
 

@@ -17,6 +17,7 @@ from cbam_course import AttentionCNN, seed_everything
 from cbam_course.train import (CheckpointError, History, Trainer, evaluate, load_checkpoint, train_model,
                                train_step)
 from cbam_course.train.data import BatchLoader, make_standin
+from cbam_course.train.loops import scores
 from cbam_course.train.history import LivePlot
 from cbam_course.train.recipes import PROFILES, RECIPES, OneCycle, get_profile, get_recipe
 
@@ -79,8 +80,9 @@ def test_evaluate_is_mean_loss_per_batch_and_percent_accuracy(standin):
     assert loss == pytest.approx(sum(batch_means) / 3, rel=1e-6)
     assert acc == pytest.approx(100.0 * (test.labels == 0).sum().item() / 64)
     assert not model.training
-    tta_loss, tta_acc = evaluate(model, loader, nn.CrossEntropyLoss(), "cpu", tta=True)
-    assert (tta_loss, tta_acc) == pytest.approx((loss, acc))  # a flip-invariant model: same numbers
+    tested = scores(model, loader, nn.CrossEntropyLoss(), "cpu", tta=True)
+    assert (tested["loss"], tested["acc"]) == pytest.approx((loss, acc))  # the same loop as evaluate
+    assert tested["tta_acc"] == pytest.approx(acc)  # a flip-invariant model: the same accuracy flipped
 
 
 # ---- History ------------------------------------------------------------------------------------
@@ -177,8 +179,8 @@ def test_a_course_recipe_holds_out_a_validation_set_and_tests_once(standin, monk
     assert len(t.val_data) == 13 and len(t.train_loader.data) == 115 and not train_images & val_images
     assert t.config["val_data"] and "validation" in t.val_data.description
     tested = []
-    real = trainer_module.final_test
-    monkeypatch.setattr(trainer_module, "final_test", lambda *a, **k: tested.append(1) or real(*a, **k))
+    real = trainer_module.scores
+    monkeypatch.setattr(trainer_module, "scores", lambda *a, **k: tested.append(1) or real(*a, **k))
     h = t.fit(2)
     assert h.eval_split == "val" and len(h.eval_acc) == 2 and len(tested) == 1  # the test set, once
     assert h.test["epoch"] == 2 and h.test["tta_acc"] is not None

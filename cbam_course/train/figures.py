@@ -13,7 +13,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..plots import _new_axes, _to_numpy, overlay_attention
+from ..plots import _new_axes, _to_numpy, overlay_attention, panel_grid
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix", "show_attention_gallery", "plot_weights_by_class",
            "plot_budget_comparison", "plot_error_drops", "show_image_grid"]
@@ -100,31 +100,20 @@ def show_attention_gallery(images: torch.Tensor | np.ndarray, maps: torch.Tensor
     titles = list(titles) if titles is not None else [f"image {i}" for i in range(n)]
     if len(titles) != n:
         raise ValueError(f"show_attention_gallery got {len(titles)} titles for {n} images.")
-    ncols = max(1, min(ncols, n))
-    blocks = -(-n // ncols)
-    fig, axes = plt.subplots(2 * blocks, ncols, figsize=(2.3 * ncols + 1.0, 4.4 * blocks + 0.4),
-                             squeeze=False, constrained_layout=True)
+    fig, items = panel_grid(n, ncols, panel=(2.3, 2.2), margin=(1.0, 0.4), rows_per_item=2)
     vmin, vmax = float(att.min()), float(att.max())
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        row, col = divmod(i, ncols)
-        k = (row // 2) * ncols + col
-        if k >= n:
-            ax.set_visible(False)
-            continue
-        if row % 2 == 0:
-            ax.imshow(np.clip(imgs[k].transpose(1, 2, 0), 0, 1))
-            ax.set_title(titles[k], fontsize=9)
-            ax.set_ylabel("image" if col == 0 else "")
-        else:
-            overlay_attention(imgs[k], att[k], ax=ax, title="", colorbar=False, vmin=vmin, vmax=vmax)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel("x")
-            ax.set_ylabel("attention" if col == 0 else "")
+    for k, (top, bottom) in enumerate(items):
+        first = k % max(1, min(ncols, n)) == 0
+        top.imshow(np.clip(imgs[k].transpose(1, 2, 0), 0, 1))
+        top.set_title(titles[k], fontsize=9)
+        top.set_ylabel("image" if first else "")
+        overlay_attention(imgs[k], att[k], ax=bottom, title="", colorbar=False, vmin=vmin, vmax=vmax)
+        bottom.set_xticks([])
+        bottom.set_yticks([])
+        bottom.set_xlabel("x")
+        bottom.set_ylabel("attention" if first else "")
     mappable = plt.cm.ScalarMappable(cmap="jet", norm=plt.Normalize(vmin, vmax))
-    fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.6, label="spatial attention")
+    fig.colorbar(mappable, ax=fig.axes, shrink=0.6, label="spatial attention")
     fig.suptitle(title)
     return fig
 
@@ -257,16 +246,8 @@ def show_image_grid(images: torch.Tensor | np.ndarray, titles: Sequence[str] | N
     titles = list(titles) if titles is not None else [str(i) for i in range(n)]
     if len(titles) != n:
         raise ValueError(f"show_image_grid got {len(titles)} titles for {n} images.")
-    ncols = max(1, min(ncols, n))
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols + 0.4, 1.8 * nrows + 0.5),
-                             squeeze=False, constrained_layout=True)
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i >= n:
-            ax.set_visible(False)
-            continue
+    fig, items = panel_grid(n, ncols, panel=(1.6, 1.8), margin=(0.4, 0.5))
+    for i, (ax,) in enumerate(items):
         ax.imshow(np.clip(arr[i].transpose(1, 2, 0), 0, 1))
         ax.set_title(titles[i], fontsize=8)
     fig.suptitle(title)

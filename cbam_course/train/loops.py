@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
-__all__ = ["train_step", "evaluate", "final_test", "mixed_precision_step"]
+__all__ = ["train_step", "evaluate", "scores", "mixed_precision_step"]
 
 
 def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
@@ -31,39 +31,24 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return loss.item()
 
 
-def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module, device: torch.device | str,
-             tta: bool = False) -> tuple[float, float]:
+def evaluate(model: nn.Module, loader: Iterable, criterion: nn.Module,
+             device: torch.device | str) -> tuple[float, float]:
     """Loss and accuracy of ``model`` over ``loader``: ``(mean loss per batch, accuracy in %)``.
 
-    Runs in eval mode (dropout off, BatchNorm's running statistics) without gradients. With
-    ``tta=True`` each image is also seen flipped left-right and the two outputs are averaged
-    (flip test-time augmentation). On CUDA it runs in bfloat16 autocast.
+    Runs in eval mode (dropout off, BatchNorm's running statistics) without gradients: the loop
+    is :func:`scores`, which the Trainer's final test uses too.
     """
-    device = torch.device(device)
-    model.eval()
-    total_loss, correct, total, batches = 0.0, 0, 0, 0
-    use_amp = device.type == "cuda"
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-        for images, labels in loader:
-            images, labels = images.to(device), labels.to(device)
-            outputs = model(images)
-            if tta:
-                outputs = (outputs + model(images.flip(3))) / 2
-            outputs = outputs.float()
-            total_loss += criterion(outputs, labels).item()
-            correct += (outputs.argmax(1) == labels).sum().item()
-            total += labels.shape[0]
-            batches += 1
-    if batches == 0:
-        raise ValueError("evaluate got an empty loader: there is nothing to evaluate.")
-    return total_loss / batches, 100.0 * correct / total
+    result = scores(model, loader, criterion, device)
+    return result["loss"], result["acc"]
 
 
-def final_test(model: nn.Module, loader: Iterable, criterion: nn.Module, device: torch.device | str,
-               tta: bool = False) -> dict:
-    """A run's one look at the test set: ``{"loss", "acc", "tta_acc"}`` (``tta_acc`` is None
-    without ``tta``). With ``tta`` the flipped pass comes on top of the plain one, so both
-    accuracies come from the same forward passes."""
+def scores(model: nn.Module, loader: Iterable, criterion: nn.Module, device: torch.device | str,
+           tta: bool = False) -> dict:
+    """``{"loss", "acc", "tta_acc"}`` of ``model`` over ``loader``: the mean loss per batch and the
+    accuracy in %, and with ``tta`` the accuracy of flip test-time augmentation (each image also
+    seen flipped left-right, the two outputs averaged; None without). The flipped pass comes on
+    top of the plain one, so both accuracies come from the same forward passes. Eval mode, no
+    gradients; on CUDA in bfloat16 autocast."""
     device = torch.device(device)
     model.eval()
     loss, correct, correct_tta, total, batches = 0.0, 0, 0, 0, 0
@@ -79,7 +64,7 @@ def final_test(model: nn.Module, loader: Iterable, criterion: nn.Module, device:
             total += labels.shape[0]
             batches += 1
     if batches == 0:
-        raise ValueError("final_test got an empty loader: there is nothing to test.")
+        raise ValueError("evaluate got an empty loader: there is nothing to evaluate.")
     return {"loss": loss / batches, "acc": 100.0 * correct / total,
             "tta_acc": 100.0 * correct_tta / total if tta else None}
 

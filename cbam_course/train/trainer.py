@@ -32,7 +32,7 @@ from .checkpoints import (CHECKPOINT_FORMAT, CheckpointError, check_compatible, 
                           save_checkpoint)
 from .data import ImageSet, run_loaders
 from .history import History, LivePlot
-from .loops import evaluate, final_test, mixed_precision_step
+from .loops import evaluate, mixed_precision_step, scores
 from .recipes import OneCycle, Recipe, get_recipe
 
 __all__ = ["Trainer", "PartialEpoch", "fit"]
@@ -226,7 +226,7 @@ class Trainer:
                 self.save()
             if self.history.epochs and self.history.test is None:  # the run's one look at the test set
                 t0 = time.perf_counter()
-                self.history.test = {**final_test(self.model, self.test_loader, self.criterion, self.device, self.tta),
+                self.history.test = {**scores(self.model, self.test_loader, self.criterion, self.device, self.tta),
                                      "epoch": self.epoch, "step": self.step}
                 budget.evaluated(time.perf_counter() - t0, final)
                 self.save()
