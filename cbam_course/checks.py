@@ -185,8 +185,10 @@ def _spatial_logits(x, wc):
 
 
 def parallel_cbam_reference(x, w1, w2, wc):
-    """Woo et al. 2018 (arXiv v2, §4.1), the parallel arrangement: both branches see x, their outputs
-    "are added and normalized with the sigmoid function": x * sigmoid(channel logits + spatial logits)."""
+    """The parallel arrangement as this course reads Woo et al. 2018 (arXiv v2, §4.1), which gives no
+    equation, only that the outputs "are added and normalized with the sigmoid function": both branches
+    see x, and their logits are added under one sigmoid, as in BAM's sigma(Mc + Ms) (Park et al., BMVC
+    2018, arXiv:1807.06514): x * sigmoid(channel logits + spatial logits)."""
     return x * torch.sigmoid(_channel_logits(x, w1, w2) + _spatial_logits(x, wc))
 
 
@@ -233,14 +235,15 @@ _CHANNEL_MISTAKES = [
      lambda x, w1, w2: x + channel_attention_reference(x, w1, w2)),
     ("You added the two descriptors before the MLP: mlp(avg + max). Because of the ReLU that is not "
      "the same as mlp(avg) + mlp(max): run the MLP on each descriptor, then add. (Pooling first is "
-     "what timm's LightCBAM does on purpose, one MLP pass on 0.5 * avg + 0.5 * max: a cheaper "
+     "what timm's LightChannelAttn does on purpose, one MLP pass on 0.5 * avg + 0.5 * max: a cheaper "
      "variant, not the paper's channel attention.)",
      lambda x, w1, w2: x * _gate(_mlp(_avg(x) + _max(x), w1, w2))),
-    ("You ran the MLP once on 0.5 * avg + 0.5 * max: that is timm's LightCBAM (LightChannelAttn in "
-     "timm/layers/cbam.py), a deliberately cheaper variant, not the paper's channel attention. "
-     "Run the MLP on each descriptor, then add: sigmoid(mlp(avg) + mlp(max)).",
+    ("You ran the MLP once on 0.5 * avg + 0.5 * max: that is timm's LightChannelAttn "
+     "(timm/layers/cbam.py), a deliberately cheaper variant, not the paper's channel attention; even "
+     "without the ReLU it gives half the paper's logits (lesson 02 shows it). Run the MLP on each "
+     "descriptor, then add: sigmoid(mlp(avg) + mlp(max)).",
      lambda x, w1, w2: x * _gate(_mlp(0.5 * _avg(x) + 0.5 * _max(x), w1, w2))),
-    ("The MLP has no ReLU between its two layers: the seed's MLP is Linear(C, C/r) -> ReLU -> "
+    ("The MLP has no ReLU between its two layers: the Day 50 lesson's MLP is Linear(C, C/r) -> ReLU -> "
      "Linear(C/r, C).",
      lambda x, w1, w2: x * _gate(F.linear(F.linear(_avg(x), w1), w2) + F.linear(F.linear(_max(x), w1), w2))),
 ]
@@ -249,8 +252,8 @@ _SPATIAL_MISTAKES = [
     ("Your module returns the attention map, not the re-weighted features: end forward with "
      "`return x * attention_map`.",
      lambda x, wc: torch.sigmoid(_conv(_spatial_pool(x), wc)).expand_as(x)),
-    ("You concatenated [max, mean]; the seed concatenates [mean, max] (channel 0 of the "
-     "convolution's input is the mean over channels, channel 1 the max), so the seed's weights "
+    ("You concatenated [max, mean]; the Day 50 lesson concatenates [mean, max] (channel 0 of the "
+     "convolution's input is the mean over channels, channel 1 the max), so its weights "
      "only fit that order. Write torch.cat([avg_out, max_out], dim=1).",
      lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, x.amax(1, keepdim=True), x.mean(1, keepdim=True)), wc))),
     ("The max over channels is not used: did you use the mean twice? The second map is "
@@ -259,7 +262,8 @@ _SPATIAL_MISTAKES = [
     ("The mean over channels is not used: did you use the max twice? The first map is "
      "torch.mean(x, dim=1, keepdim=True).",
      lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, first=x.amax(1, keepdim=True)), wc))),
-    ("You summed over the channels where the seed takes the mean: use torch.mean(x, dim=1, keepdim=True).",
+    ("You summed over the channels where the Day 50 lesson takes the mean: use "
+     "torch.mean(x, dim=1, keepdim=True).",
      lambda x, wc: x * torch.sigmoid(_conv(_spatial_pool(x, first=x.sum(1, keepdim=True)), wc))),
     ("There is no gate: the convolution's output multiplies x directly. Apply torch.sigmoid to it.",
      lambda x, wc: x * _conv(_spatial_pool(x), wc)),
@@ -277,8 +281,9 @@ _CBAM_MISTAKES = [
     ("Both attentions were computed from the input x (in parallel) and both multiply it; CBAM is "
      "sequential: the spatial attention sees the channel-refined features.",
      _product_of_maps),
-    ("This is the paper's parallel arrangement (both branches from x, added, one sigmoid); CBAM is "
-     "sequential: channel attention first, then spatial attention on its output.",
+    ("This is the parallel arrangement as the course reads the paper's §4.1 (both branches from x, "
+     "their logits added, one sigmoid); CBAM is sequential: channel attention first, then spatial "
+     "attention on its output.",
      parallel_cbam_reference),
     ("Only channel attention is applied: pass its output through spatial attention too.",
      lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
@@ -295,8 +300,9 @@ _SPATIAL_FIRST_MISTAKES = [
     ("Both attentions were computed from the input x (in parallel) and both multiply it; the variant "
      "is sequential: the channel attention sees the spatially refined features.",
      _product_of_maps),
-    ("This is the paper's parallel arrangement (both branches from x, added, one sigmoid); the "
-     "variant is sequential: spatial attention first, then channel attention on its output.",
+    ("This is the parallel arrangement as the course reads the paper's §4.1 (both branches from x, "
+     "their logits added, one sigmoid); the variant is sequential: spatial attention first, then "
+     "channel attention on its output.",
      parallel_cbam_reference),
     ("Only spatial attention is applied: pass its output through channel attention too.",
      lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
@@ -526,7 +532,7 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula,
         if hint:
             raise _fail(name, hint)
     err = (y - reference).abs().max().item()
-    raise _fail(name, f"Its output differs from the seed's {formula} by up to {err:.3g} (input shape "
+    raise _fail(name, f"Its output differs from the expected {formula} by up to {err:.3g} (input shape "
                       f"{tuple(x.shape)}, your weights replaced by known ones). None of the usual "
                       f"mistakes explains it. {advice}")
 
@@ -631,7 +637,8 @@ def check_channel_attention(cls: type, name: str = "") -> str:
         _compare(module, name, built, x, expected, _CHANNEL_MISTAKES, (weights["fc1"], weights["fc2"]), "channel attention",
                  _channel_probes)
     return ("one shared MLP C -> C/r -> C (default ratio 16), sigmoid(MLP(avg) + MLP(max)) scales x; "
-            f"matches the seed on {len(_CHANNEL_CASES)} sizes (C, r, H, W) with known weights.")
+            f"matches the Day 50 lesson's formula on {len(_CHANNEL_CASES)} sizes (C, r, H, W) with "
+            "known weights.")
 
 
 @_checker("class")
@@ -648,7 +655,8 @@ def check_spatial_attention(cls: type, name: str = "") -> str:
                     {"conv": "the convolution's weight"}, x, kernel=k)
         _compare(module, name, built, x, expected, _SPATIAL_MISTAKES, (weights["conv"],), "spatial attention", _spatial_probes)
     return ("one conv from [mean, max] over channels to a map (kernel_size honoured, default 7, "
-            f"size kept), sigmoid gate scales x; matches the seed on {len(_KERNEL_CASES)} sizes.")
+            "size kept), sigmoid gate scales x; matches the Day 50 lesson's formula on "
+            f"{len(_KERNEL_CASES)} sizes.")
 
 
 def _check_two_stage(cls, name, reference, mistakes, order) -> None:
@@ -680,7 +688,7 @@ def check_cbam(cls: type, name: str = "") -> str:
     __tracebackhide__ = True
     _check_two_stage(cls, name, cbam_reference, _CBAM_MISTAKES, "CBAM (channel, then spatial)")
     return ("channel attention then spatial attention, ratio and kernel_size honoured (defaults 16 "
-            f"and 7); matches the seed's CBAM on {len(_CBAM_CASES)} sizes with known weights.")
+            f"and 7); matches the Day 50 lesson's CBAM on {len(_CBAM_CASES)} sizes with known weights.")
 
 
 @_checker("class")
@@ -695,12 +703,37 @@ def check_spatial_first_cbam(cls: type, name: str = "") -> str:
             f"{len(_CBAM_CASES)} sizes with known weights.")
 
 
+# The paper gives no equation for the parallel arrangement, so some "mistakes" below are other
+# readings of §4.1. They still fail: the exercise asks for the course's reading, and says why.
 _PARALLEL_MISTAKES = [
-    ("You multiplied both sigmoid maps into x, x * Mc(x) * Ms(x). The paper adds the two branches' "
-     "outputs *before* the sigmoid (§4.1: \"added and normalized with the sigmoid function\"): "
+    ("You multiplied both sigmoid maps into x, x * Mc(x) * Ms(x). That is another reading of the "
+     "parallel arrangement, not a plain mistake: the paper gives no equation for it (§4.1, arXiv v2, "
+     "says only that the two modules' outputs \"are added and normalized with the sigmoid function\") "
+     "and the official code has none. This exercise asks for the course's reading, which adds the "
+     "branches' logits before one sigmoid, as BAM's formula sigma(Mc + Ms) does: "
      "x * sigmoid(channel_logits + spatial_logits), with channel_logits = mlp(avg) + mlp(max) of "
-     "shape (B, C, 1, 1) and spatial_logits = conv([mean; max]) of shape (B, 1, H, W).",
+     "shape (B, C, 1, 1) and spatial_logits = conv([mean; max]) of shape (B, 1, H, W). Lesson 04, "
+     "section 2, gives the evidence for that reading.",
      _product_of_maps),
+    ("You added the two sigmoid maps and applied a second sigmoid, x * sigmoid(Mc(x) + Ms(x)). That "
+     "is another reading of §4.1, not a plain mistake: it takes \"the outputs of the two attention "
+     "modules\" after their own sigmoids. The course's reading takes them before, as BAM's formula "
+     "sigma(Mc + Ms) does (there Mc and Ms have no sigmoid of their own): add the logits, then one "
+     "sigmoid: x * sigmoid(channel_logits + spatial_logits).",
+     lambda x, w1, w2, wc: x * torch.sigmoid(torch.sigmoid(_channel_logits(x, w1, w2))
+                                             + torch.sigmoid(_spatial_logits(x, wc)))),
+    ("You multiplied the two branches' logits, as BAM's released code does (BAM.forward in "
+     "MODELS/bam.py computes 1 + sigmoid(channel_att(x) * spatial_att(x))). That is another way to "
+     "merge them, not a plain mistake, but BAM's paper adds them, sigma(Mc + Ms), and so does the "
+     "course's reading of CBAM's §4.1, which this exercise asks for: "
+     "x * sigmoid(channel_logits + spatial_logits).",
+     lambda x, w1, w2, wc: x * torch.sigmoid(_channel_logits(x, w1, w2) * _spatial_logits(x, wc))),
+    ("You multiplied the two branches' logits and added 1, as BAM's released code does (BAM.forward "
+     "in MODELS/bam.py computes 1 + sigmoid(channel_att(x) * spatial_att(x))). That is another way to "
+     "merge them, not a plain mistake, but BAM's paper adds them, sigma(Mc + Ms), and so does the "
+     "course's reading of CBAM's §4.1, which this exercise asks for: "
+     "x * sigmoid(channel_logits + spatial_logits), with no 1 + in front.",
+     lambda x, w1, w2, wc: x * (1 + torch.sigmoid(_channel_logits(x, w1, w2) * _spatial_logits(x, wc)))),
     ("You added the two maps after their sigmoids, so weights reach up to 2: add the logits first, "
      "then apply one sigmoid: x * sigmoid(channel_logits + spatial_logits).",
      lambda x, w1, w2, wc: x * (torch.sigmoid(_channel_logits(x, w1, w2)) + torch.sigmoid(_spatial_logits(x, wc)))),
@@ -736,15 +769,19 @@ _PARALLEL_MISTAKES = [
 def check_parallel_cbam(cls: type, name: str = "") -> str:
     """Check lesson 04's parallel arrangement ``cls(in_channels, ratio=16, kernel_size=7)``.
 
-    Woo et al. 2018 (arXiv v2, §4.1): both branches see the input, and their outputs "are added and
-    normalized with the sigmoid function": x * sigmoid(MLP(avg) + MLP(max) + conv([mean; max])),
-    a (B, C, H, W) map from a (B, C, 1, 1) and a (B, 1, H, W) logit map.
+    The course's reading of Woo et al. 2018 (arXiv v2, §4.1), which gives no equation: both branches
+    see the input, and their outputs "are added and normalized with the sigmoid function", read as
+    the logits added under one sigmoid (as in BAM's sigma(Mc + Ms)):
+    x * sigmoid(MLP(avg) + MLP(max) + conv([mean; max])), a (B, C, H, W) map from a (B, C, 1, 1) and
+    a (B, 1, H, W) logit map. Other readings (x * Mc * Ms, BAM's code's product) fail with a hint
+    that names them as readings.
     """
     __tracebackhide__ = True
     _check_two_stage(cls, name, parallel_cbam_reference, _PARALLEL_MISTAKES,
-                     "parallel CBAM, x * sigmoid(channel logits + spatial logits)")
+                     "parallel CBAM (the course's reading), x * sigmoid(channel logits + spatial logits)")
     return ("both branches computed from x, their logits added (a (B, C, H, W) map) and one sigmoid; "
-            f"matches the paper's §4.1 on {len(_CBAM_CASES)} sizes with known weights.")
+            f"matches the course's reading of the paper's §4.1 on {len(_CBAM_CASES)} sizes with known "
+            "weights.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -963,11 +1000,12 @@ _BOTH_MISTAKES = [
      "compare with another string? 'avg+max' is the paper's channel attention, "
      "sigmoid(mlp(avg) + mlp(max)).",
      lambda x, w1, w2: x * _gate(_mlp(_avg(x), w1, w2))),
-    ("With pooling='avg+max' you summed the descriptors before the MLP, mlp(avg + max): that is "
-     "close to timm's LightCBAM, a cheaper variant, not the paper's sigmoid(mlp(avg) + mlp(max)).",
+    ("With pooling='avg+max' you summed the descriptors before the MLP, mlp(avg + max): twice the "
+     "logits of timm's LightChannelAttn (one MLP pass on 0.5 * avg + 0.5 * max), a cheaper variant, "
+     "not the paper's sigmoid(mlp(avg) + mlp(max)).",
      lambda x, w1, w2: x * _gate(_mlp(_avg(x) + _max(x), w1, w2))),
-    ("With pooling='avg+max' you ran the MLP on 0.5 * avg + 0.5 * max: that is timm's LightCBAM, a "
-     "cheaper variant, not the paper's sigmoid(mlp(avg) + mlp(max)).",
+    ("With pooling='avg+max' you ran the MLP on 0.5 * avg + 0.5 * max: that is timm's "
+     "LightChannelAttn, a cheaper variant, not the paper's sigmoid(mlp(avg) + mlp(max)).",
      lambda x, w1, w2: x * _gate(_mlp(0.5 * _avg(x) + 0.5 * _max(x), w1, w2))),
 ] + _CHANNEL_MISTAKES
 
@@ -1035,7 +1073,8 @@ def check_channel_attention_params(fn: Callable, name: str = "") -> str:
              "in_channels // ratio units (a whole number), so count 2 * C * (C // r)."),
             ((2 * c * c) // r, "Round the hidden size down first: 2 * C * (C // r), not (2 * C * C) // r."),
             (c * h, "That is one layer: the MLP has two, C -> C/r and C/r -> C, so 2 * C * (C // r)."),
-            (2 * c * h + h + c, "You counted biases; the seed's MLP has none (bias=False): 2 * C * (C // r)."),
+            (2 * c * h + h + c, "You counted biases; the Day 50 lesson's MLP has none (bias=False): "
+                                "2 * C * (C // r)."),
             (4 * c * h, "You counted the MLP twice; it is shared by both descriptors, so count it once."),
             (c * c, "Each layer has C * (C // r) weights, not C * C: the ratio shrinks the hidden layer."),
         ]
@@ -1118,7 +1157,7 @@ def check_spatial_descriptors(fn: Callable, name: str = "") -> str:
         if _close(got, torch.cat([mean, mx], 1)):
             continue
         if _close(got, torch.cat([mx, mean], 1)):
-            raise _fail(name, "The order is [max, mean]; the seed uses [mean, max] (channel 0 the "
+            raise _fail(name, "The order is [max, mean]; the Day 50 lesson uses [mean, max] (channel 0 the "
                               "mean, channel 1 the max), and its convolution weights depend on that order.")
         if _close(got[:, :1], x.sum(1, keepdim=True)):
             raise _fail(name, "Channel 0 is the sum over channels; take the mean: torch.mean(x, dim=1, keepdim=True).")
@@ -1277,10 +1316,10 @@ def check_evaluate(fn: Callable, name: str = "") -> str:
         if math.isclose(loss, sum(batch_losses), rel_tol=1e-5):
             hint = "That is the sum over batches: divide by len(loader), the number of batches."
         elif math.isclose(loss, per_image, rel_tol=1e-5):
-            hint = ("That is the mean over images; the seed averages the per-batch losses: "
+            hint = ("That is the mean over images; the Day 50 lesson averages the per-batch losses: "
                     "total / len(loader).")
         else:
             hint = "Add criterion(outputs, labels).item() for each batch, then divide by len(loader)."
         raise _fail(name, f"The loss is {loss}, expected {want_loss:.6f}. {hint}")
     return ("model.eval() and torch.no_grad() used; mean loss per batch and accuracy in percent "
-            "match the seed's test loop (with a smaller last batch).")
+            "match the Day 50 lesson's test loop (with a smaller last batch).")

@@ -52,15 +52,23 @@ class SpatialFirstCBAM(CBAM):
 
 
 class ParallelCBAM(CBAM):
-    """CBAM's parallel arrangement, as the paper describes it (Woo et al. 2018, arXiv v2, §4.1).
+    """CBAM's parallel arrangement in this course's reading of the paper (Woo et al. 2018, arXiv v2, §4.1).
 
-    The paper: "both attentions can be applied in parallel, then the outputs of the two attention
-    modules are added and normalized with the sigmoid function". Both branches look at the same
-    input ``x``; their outputs before the sigmoid, the channel logits ``MLP(avg) + MLP(max)`` of shape
-    ``(B, C, 1, 1)`` and the spatial logits ``conv([mean; max])`` of shape ``(B, 1, H, W)``, are added
+    The paper gives no equation for it, and the authors' code (Jongchan/attention-module) has none.
+    §4.1 says only: "both attentions can be applied in parallel, then the outputs of the two
+    attention modules are added and normalized with the sigmoid function". The course reads "the
+    outputs" as the branches' logits, before their sigmoids, as in BAM's formula
+    ``M(F) = sigma(M_c(F) + M_s(F))`` (Park et al., BMVC 2018, arXiv:1807.06514), where the two
+    branches carry no sigmoid of their own. (BAM's released code multiplies the branches instead:
+    ``att = 1 + F.sigmoid( self.channel_att(in_tensor) * self.spatial_att(in_tensor) )`` in
+    ``BAM.forward``, ``MODELS/bam.py``.)
+
+    So both branches look at the same input ``x``; the channel logits ``MLP(avg) + MLP(max)`` of shape
+    ``(B, C, 1, 1)`` and the spatial logits ``conv([mean; max])`` of shape ``(B, 1, H, W)`` are added
     (broadcast into a ``(B, C, H, W)`` map) and one sigmoid turns the sum into the weights:
     ``out = x * sigmoid(channel_logits(x) + spatial_logits(x))``. The paper reports 22.95% top-1
-    error for it (ImageNet, ResNet-50, Table 3), against 22.66% for channel-then-spatial.
+    error for its parallel model (ImageNet, ResNet-50, Table 3, one run), against 22.66% for
+    channel-then-spatial and 22.80% for channel attention alone (Table 1).
 
     Same sub-modules and parameter names as :class:`~cbam_course.CBAM`, so a CBAM state_dict loads
     as it is. Its weights are one ``(B, C, H, W)`` map, not a channel vector and a spatial map, so

@@ -243,8 +243,9 @@ WRONG_CHANNEL = [
     (CARatioIgnored, "ratio was ignored"),
     (CAFixedRatio, "ratio was ignored"),
     (CASumBeforeMLP, "added the two descriptors before the MLP"),
-    (CASumBeforeMLP, "timm's LightCBAM"),
-    (CALightTimm, "timm's LightCBAM"),
+    (CASumBeforeMLP, "timm's LightChannelAttn"),
+    (CALightTimm, "timm's LightChannelAttn"),
+    (CALightTimm, "even without the ReLU it gives half the paper's logits"),
     (CALayersInForward, "not inside forward"),
     (CAWeightedAvgTwice, "only the max-pooled descriptor changes"),
     (CANoAvgPool, "the same at every position"),
@@ -451,7 +452,7 @@ WRONG_SPATIAL_FIRST = [
 ]
 
 
-# ---------------------------------------------------------------- the parallel arrangement (paper §4.1)
+# ---------------------------------------------------------------- the parallel arrangement (the course's reading of §4.1)
 
 class ParallelFromScratch(nn.Module):
     """1x1 convolutions for the MLP, a raw kernel, logits added before one sigmoid."""
@@ -502,9 +503,45 @@ class ParallelResidual(_ParallelParts):
         return x + x * torch.sigmoid(a + b)
 
 
+class ParallelSigmoidOfMaps(_ParallelParts):
+    """Another reading of §4.1: "the outputs" taken after each module's sigmoid, then a second sigmoid."""
+
+    def forward(self, x):
+        a, b = self.logits(x)
+        return x * torch.sigmoid(torch.sigmoid(a) + torch.sigmoid(b))
+
+
+class ParallelLogitProduct(_ParallelParts):
+    """The branches' logits multiplied, as in BAM's released code (MODELS/bam.py), without its 1 +."""
+
+    def forward(self, x):
+        a, b = self.logits(x)
+        return x * torch.sigmoid(a * b)
+
+
+class ParallelLikeBAMCode(_ParallelParts):
+    """BAM's released code: x * (1 + sigmoid(channel_att(x) * spatial_att(x)))."""
+
+    def forward(self, x):
+        a, b = self.logits(x)
+        return x * (1 + torch.sigmoid(a * b))
+
+
+class ParallelScaled(_ParallelParts):
+    """Wrong in a way no hint names: the right map times 0.9."""
+
+    def forward(self, x):
+        a, b = self.logits(x)
+        return 0.9 * x * torch.sigmoid(a + b)
+
+
 RIGHT_PARALLEL = [ParallelCBAM, ParallelFromScratch]
 WRONG_PARALLEL = [
-    (CBAMParallel, "x * Mc(x) * Ms(x)"),
+    (CBAMParallel, "another reading of the parallel arrangement, not a plain mistake"),
+    (ParallelSigmoidOfMaps, "another reading of §4.1"),
+    (ParallelLogitProduct, "as BAM's released code does"),
+    (ParallelLikeBAMCode, "multiplied the two branches' logits and added 1"),
+    (ParallelScaled, "differs from the expected parallel CBAM (the course's reading)"),
     (ParallelSigmoidEach, "after their sigmoids"),
     (cbam_course.CBAM, "sequential CBAM"),
     (SpatialFirstCBAM, "spatial-first"),

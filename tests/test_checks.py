@@ -74,7 +74,8 @@ def test_stub_block_is_not_done_without_raising(stub, capsys):
 
 
 def test_the_parallel_reference_is_the_packages_parallel_cbam():
-    """The checker's formula and cbam_course.variants.ParallelCBAM are one definition (paper §4.1)."""
+    """The checker's formula and cbam_course.variants.ParallelCBAM are one definition (the course's
+    reading of the paper's §4.1)."""
     from cbam_course.variants import ParallelCBAM
     torch.manual_seed(0)
     m = ParallelCBAM(32, ratio=8, kernel_size=5)
@@ -82,6 +83,35 @@ def test_the_parallel_reference_is_the_packages_parallel_cbam():
     w1, w2 = m.channel_attention.fc[0].weight, m.channel_attention.fc[2].weight
     with torch.no_grad():
         torch.testing.assert_close(checks.parallel_cbam_reference(x, w1, w2, m.spatial_attention.conv.weight), m(x))
+
+
+def test_the_product_of_maps_is_named_another_reading_and_still_fails():
+    """x * Mc(x) * Ms(x) is a reading of §4.1, not a plain mistake (the paper gives no equation); the
+    hint says so and names the course's reading, but the check fails: the exercise asks for that reading."""
+    with pytest.raises(AssertionError) as info:
+        checks.check_parallel_cbam(li.CBAMParallel)
+    message = str(info.value)
+    assert "is not right yet" in message
+    for needed in ("another reading", "not a plain mistake", "gives no equation", "the course's reading",
+                   "sigmoid(channel_logits + spatial_logits)", "BAM's formula sigma(Mc + Ms)"):
+        assert needed in message, f"{needed!r} not in: {message}"
+
+
+def test_no_hint_or_verdict_calls_the_day_50_lesson_the_seed():
+    """"seed" means a random seed (the project's guide); hints and verdicts say "the Day 50 lesson".
+    Every string in checks.py but its docstrings is a hint, a verdict or a formula's name."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(checks))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    strings = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+               and isinstance(node.value, str) and id(node) not in docstrings]
+    assert len(strings) > 100                        # the hints are there to be searched
+    offending = [text for text in strings if re.search(r"\bseed\b", text, re.IGNORECASE)]
+    assert not offending, offending
 
 
 @pytest.mark.parametrize("check", FUNCTION_CHECKS, ids=lambda c: c.__name__)

@@ -75,7 +75,7 @@ class WrongDefault(PoolingCA):
         super().__init__(in_channels, ratio, pooling)
 
 
-class LightCBAMStyle(PoolingCA):
+class LightChannelAttnStyle(PoolingCA):
     def forward(self, x):
         pooled = x.mean(dim=(2, 3))
         if self.use_max:
@@ -110,6 +110,15 @@ class ReturnsWeights(PoolingCA):
         return (super().forward(x) / x).expand_as(x)
 
 
+class ScaledInAvgMode(PoolingCA):
+    """Wrong in a way no hint names: the average-only weights times 0.9."""
+
+    def forward(self, x):
+        if self.use_max:
+            return super().forward(x)
+        return 0.9 * x * torch.sigmoid(self.mlp(x.mean(dim=(2, 3))))[:, :, None, None]
+
+
 class RatioIgnored(nn.Module):
     def __init__(self, in_channels, ratio=16, pooling="avg+max"):
         super().__init__()
@@ -131,11 +140,13 @@ WRONG = [
     (MaxOnlyInAvgMode, "only the max-pooled descriptor"),
     (SwitchInverted, "inverted"),
     (WrongDefault, "make the default pooling='avg+max'"),
-    (LightCBAMStyle, "LightCBAM"),
+    (LightChannelAttnStyle, "timm's LightChannelAttn"),
     (SeparateMLPs, "separate MLP"),
     (NoGateInAvgMode, "no gate"),
     (ReturnsWeights, "returns the attention weights"),
     (RatioIgnored, "ratio was ignored"),
+    # The Day 50 lesson has no avg-only module: the message names the expected formula, not "the seed's".
+    (ScaledInAvgMode, "differs from the expected channel attention without the max branch"),
 ]
 
 

@@ -52,6 +52,15 @@ def test_attention_cnn_is_the_seed_cnn():
         torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
 
 
+def test_the_day_50_classifier_is_dropout_then_one_linear():
+    """Lesson 01's glossary says so (分类器): Dropout(0.5) and a single Linear(256, 10), no hidden layer."""
+    for model in (seed.CBAM_CNN(), cc.AttentionCNN()):
+        layers = list(model.classifier)
+        assert [type(m) for m in layers] == [torch.nn.Dropout, torch.nn.Linear]
+        assert layers[0].p == 0.5
+        assert (layers[1].in_features, layers[1].out_features) == (256, 10)
+
+
 def test_parameter_counts_by_attention():
     assert cc.count_parameters(cc.AttentionCNN(attention="none")) == 1_149_770
     # SE: two Linear layers with biases per block: 2*C*C/16 + C/16 + C

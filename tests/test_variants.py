@@ -46,8 +46,9 @@ def test_spatial_first_is_spatial_then_channel(seed_and_input):
 
 
 def test_parallel_adds_the_two_branches_before_one_sigmoid(seed_and_input):
-    """Woo et al. 2018 (arXiv v2, §4.1): the parallel branches' outputs "are added and normalized
-    with the sigmoid function"; not x * Mc(x) * Ms(x), the course's reading before issue 17."""
+    """The course's reading of Woo et al. 2018 (arXiv v2, §4.1), which gives no equation: the parallel
+    branches' outputs "are added and normalized with the sigmoid function", read as their logits added
+    under one sigmoid (as BAM's sigma(Mc + Ms)); not x * Mc(x) * Ms(x), the course's reading before issue 17."""
     seed, x = seed_and_input
     m = copy_seed_weights(seed, ParallelCBAM(32, ratio=8))
     ca, sa = seed.channel_attention, seed.spatial_attention
