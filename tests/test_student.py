@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_student  # noqa: E402
+import student_makefile  # noqa: E402
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 REGION_RE = re.compile(r"^[ \t]*### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION", re.M | re.S)
@@ -146,7 +147,7 @@ def test_student_makefile_works_without_solutions_and_tests(tmp_path):
     commands = _dry_run(out, "test")
     pytest_line = next(line for line in commands.splitlines() if "pytest" in line)
     assert pytest_line.endswith(" notebooks exercises"), pytest_line
-    assert build_student.REFUSAL not in commands, "`make test` runs the notebooks and says nothing of tests/"
+    assert student_makefile.REFUSAL not in commands, "`make test` runs the notebooks and says nothing of tests/"
     assert "make unit: not part of the student copy (it needs tests" in _dry_run(out, "unit")
     assert "needs solutions and tools" in _dry_run(out, "exercises")
     done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "exercises"],
@@ -160,7 +161,7 @@ def test_student_makefile_works_without_solutions_and_tests(tmp_path):
     (out / "dist").mkdir()
     done = subprocess.run(["make", "--no-print-directory", "-C", str(out), "clean"],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and build_student.REFUSAL not in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and student_makefile.REFUSAL not in done.stdout, done.stdout + done.stderr
     assert not (out / ".venv").exists() and not (out / "dist").exists(), "`make clean` must clean"
 
 
@@ -173,7 +174,7 @@ def test_adapt_makefile_rules():
             "clean:\n\trm -rf .venv dist tools/cache\n\n"
             "help:\n\t@echo \"make gen   regenerate exercises from the solutions\"\n\t@echo \"          (slowly)\"\n"
             "\t@echo \"make nb    run tests\"\n\t@echo \"make x    see docs/x.md\"\n")
-    out = build_student.adapt_makefile(text, {"solutions", "tests", "tools", "docs", "dist"},
+    out = student_makefile.adapt_makefile(text, {"solutions", "tests", "tools", "docs", "dist"},
                                        {"notebooks", "exercises"})
     assert "\tpytest -q $(NBVAL) notebooks exercises\n" in out
     assert "tools/exercises.py" not in out
@@ -309,7 +310,7 @@ def test_every_make_command_the_copy_mentions_works(real_copy):
             mentioned.setdefault(match.group(1) or match.group(2), where)
     assert {"lab", "test"} <= set(mentioned), mentioned
     refused = [f"make {target} ({where})" for target, where in sorted(mentioned.items())
-               if build_student.REFUSAL in _dry_run(out, target)]
+               if student_makefile.REFUSAL in _dry_run(out, target)]
     assert not refused, "the student copy suggests commands it cannot run:\n" + "\n".join(refused)
 
 
@@ -319,6 +320,6 @@ def test_student_make_help_lists_only_what_works(real_copy):
     assert done.returncode == 0, done.stderr
     listed = re.findall(r"^make ([\w.-]+)", done.stdout, re.M)
     assert "lab" in listed and "test" in listed, done.stdout
-    refused = [t for t in listed if build_student.REFUSAL in _dry_run(out, t)]
+    refused = [t for t in listed if student_makefile.REFUSAL in _dry_run(out, t)]
     assert not refused, f"`make help` lists targets the copy refuses: {refused}"
-    assert build_student.REFUSAL not in _dry_run(out, "clean")
+    assert student_makefile.REFUSAL not in _dry_run(out, "clean")

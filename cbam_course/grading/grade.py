@@ -49,6 +49,7 @@ DEFAULT_MEMORY_MIB = 4096
 MAX_DEFAULT_JOBS = 8
 PACKAGE = Path(__file__).resolve().parents[1]
 CHECKS_FILE = PACKAGE / "checks.py"
+IN_KERNEL = Path(__file__).with_name("in_kernel.py")  # sent to the learner's kernel as source
 _CHECK_CALL = re.compile(r"^check_\w+$")
 
 
@@ -185,43 +186,6 @@ def hint(message: str) -> str:
     return message.replace("\nThe first traceback above ends at the line of your code that failed.", "")
 
 
-# Runs in the learner's kernel, in a namespace of its own (exec'd into a fresh dict), after every
-# cell of the notebook. USER is the notebook's namespace. Verdicts go back as JSON strings.
-_KERNEL_SIDE = r'''
-CHECKERS = {}
-
-
-def load(checks_path, module_name, defined):
-    import builtins, importlib.util, sys
-    spec = importlib.util.spec_from_file_location(module_name, checks_path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    CHECKERS.update({name: getattr(module, name) for name in module.__all__})
-    for name, source in defined.items():
-        space = {"__builtins__": builtins, "__name__": module_name + "_solution"}
-        exec("import cbam_course\nimport torch\n" + source, space)
-        CHECKERS[name] = space[name]
-
-
-def check(checker, target):
-    import contextlib, io, json
-    if target not in USER:
-        return json.dumps(["missing", ""])
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            verdict = CHECKERS[checker](USER[target])
-    except AssertionError as err:  # the checker's hint; chained to an error when the learner's code raised
-        cause = err.__cause__
-        status = "error" if cause is not None and not isinstance(cause, AssertionError) else "fail"
-        return json.dumps([status, str(err) or "AssertionError"])
-    except BaseException as err:  # noqa: BLE001 - SystemExit or anything else from the learner's code
-        return json.dumps(["error", f"{type(err).__name__}: {err}"])
-    return json.dumps(["pass" if verdict is True else "not_done", printed.getvalue()])
-'''
-
-
 async def _request(client, code: str, expressions: dict[str, str]) -> dict:
     """Execute ``code`` silently (no history, no hooks, no output) and return the reply's content."""
     msg_id = client.kc.execute(code, silent=True, store_history=False, user_expressions=expressions,
@@ -238,7 +202,7 @@ def _grader(exercise: Exercise, verdicts: dict[str, tuple[str, str]]):
     async def after(client) -> None:
         space = f"_cbam_grader_{secrets.token_hex(8)}"
         setup = (f"{space} = {{'__builtins__': __import__('builtins'), 'USER': globals()}}\n"
-                 f"exec({_KERNEL_SIDE!r}, {space})\n"
+                 f"exec({IN_KERNEL.read_text(encoding='utf-8')!r}, {space})\n"
                  f"{space}['load']({str(CHECKS_FILE)!r}, {space + '_checks'!r}, {exercise.defined!r})")
         content = await _request(client, setup, {})
         if content.get("status") != "ok":
