@@ -1,17 +1,17 @@
 """Attention modules: CBAM's channel and spatial attention, CBAM itself, and SE.
 
-Each module's ``weights`` method is the paper's formula and nothing else; ``forward`` checks the
-input, computes the weights and multiplies them into the features. That is all the code that runs
-when you call ``CBAM(64)(x)``. (The training code can swap in a faster implementation of the same
-maths with :func:`cbam_course.fast.accelerate`; you never meet it unless you ask for it.)
+Each module's ``logits`` method is the paper's formula before its sigmoid, and ``forward`` ends
+in the gate: ``return x * self.sigmoid(self.logits(x))``. That is all the code that runs when you
+call ``CBAM(64)(x)``. (The training code can swap in a faster implementation of the same maths
+with :func:`cbam_course.fast.accelerate`; you never meet it unless you ask for it.)
 
 The CBAM classes are the Day 50 lesson's, parameter for parameter: the same sub-module names
 (``fc.0``, ``fc.2``, ``conv``), the same tensor shapes in the same order and no biases, so a
 state_dict saved from that lesson's model loads here and gives the same outputs.
 
-Each module keeps the attention it applied on its last forward in ``last_attention`` when its
-``record`` flag is on (see :func:`record_attention`). Recording is off by default: it costs
-nothing then, and forward always returns the re-weighted features, never the weights.
+To see the attention maps a network applies, run it inside :func:`record_attention`: each
+module's ``last_attention`` then holds the map its sigmoid produced on the last forward. Nothing
+is recorded otherwise, and forward always returns the re-weighted features, never the map.
 
 References:
     Woo et al., "CBAM: Convolutional Block Attention Module", ECCV 2018, eq. (2) and (3).
@@ -75,29 +75,14 @@ def check_input(x: torch.Tensor, who: str, channels: int | None = None, fix: str
         )
 
 
-class _Gate(nn.Module):
-    """What every attention module here does with its weights: record them, then multiply."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.record = False
-        self.last_attention: torch.Tensor | None = None
-
-    def apply_weights(self, x: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-        """``x * attention`` (broadcast), keeping a detached copy of ``attention`` when recording."""
-        if self.record:
-            self.last_attention = attention.detach()
-        return x * attention
-
-
-class ChannelAttention(_Gate):
+class ChannelAttention(nn.Module):
     """Channel attention: which channels matter ("what").
 
     ``Mc(F) = sigmoid(MLP(AvgPool(F)) + MLP(MaxPool(F)))``: each channel is squeezed to two numbers
     (its spatial average and maximum), both go through one shared MLP ``C -> C/ratio -> C``, the
-    results are added and a sigmoid turns the sum into per-channel weights in (0, 1).
+    results are added and a sigmoid turns the sum into one value in (0, 1) per channel.
 
-    Shapes: input ``(B, C, H, W)``, weights ``(B, C, 1, 1)``, output ``(B, C, H, W)``.
+    Shapes: input ``(B, C, H, W)``, attention map ``(B, C, 1, 1)``, output ``(B, C, H, W)``.
     """
 
     def __init__(self, in_channels: int, ratio: int = 16) -> None:
@@ -114,28 +99,29 @@ class ChannelAttention(_Gate):
             nn.Linear(in_channels // ratio, in_channels, bias=False),
         )
         self.sigmoid = nn.Sigmoid()
+        self.last_attention: torch.Tensor | None = None  # filled by record_attention
 
-    def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The channel weights ``Mc(x)``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``MLP(AvgPool(x)) + MLP(MaxPool(x))``, shape ``(B, C, 1, 1)``: ``Mc(x)`` before its sigmoid."""
         b, c = x.shape[:2]
         avg_out = self.fc(self.avg_pool(x).view(b, c))
         max_out = self.fc(self.max_pool(x).view(b, c))
-        return self.sigmoid(avg_out + max_out).view(b, c, 1, 1)
+        return (avg_out + max_out).view(b, c, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "ChannelAttention", self.in_channels)
-        return self.apply_weights(x, self.weights(x))
+        return x * self.sigmoid(self.logits(x))  # F' = Mc(F) * F
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, ratio={self.ratio}"
 
 
-class SpatialAttention(_Gate):
+class SpatialAttention(nn.Module):
     """Spatial attention: which positions matter ("where").
 
     ``Ms(F) = sigmoid(conv_kxk([AvgPool_c(F); MaxPool_c(F)]))``: pool across channels (mean and
     max) into a 2-channel map, convolve it with one ``kernel_size x kernel_size`` filter (padding
-    ``k//2`` keeps the size), and turn the result into a weight in (0, 1) per position.
+    ``k//2`` keeps the size), and turn the result into one value in (0, 1) per position.
 
     Shapes: input ``(B, C, H, W)``, map ``(B, 1, H, W)``, output ``(B, C, H, W)``.
     """
@@ -147,17 +133,17 @@ class SpatialAttention(_Gate):
         # Input channel 0 is the channel mean, channel 1 the channel max (the Day 50 lesson's order).
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.sigmoid = nn.Sigmoid()
+        self.last_attention: torch.Tensor | None = None  # filled by record_attention
 
-    def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The spatial map ``Ms(x)``, shape ``(B, 1, H, W)``, values in (0, 1)."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv([AvgPool_c(x); MaxPool_c(x)])``, shape ``(B, 1, H, W)``: ``Ms(x)`` before its sigmoid."""
         avg_out = torch.mean(x, dim=1, keepdim=True)
         max_out, _ = torch.max(x, dim=1, keepdim=True)
-        pooled = torch.cat([avg_out, max_out], dim=1)
-        return self.sigmoid(self.conv(pooled))
+        return self.conv(torch.cat([avg_out, max_out], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "SpatialAttention")
-        return self.apply_weights(x, self.weights(x))
+        return x * self.sigmoid(self.logits(x))  # F'' = Ms(F') * F'  (x is F')
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}"
@@ -181,11 +167,11 @@ class CBAM(nn.Module):
         return x
 
 
-class SEBlock(_Gate):
+class SEBlock(nn.Module):
     """Squeeze-and-Excitation (Hu et al., 2018): channel attention from the average alone.
 
     Squeeze: global average pooling, ``(B, C, H, W) -> (B, C)``. Excitation: an MLP
-    ``C -> C/ratio -> C`` with ReLU, then a sigmoid. Scale: multiply the input by the weights.
+    ``C -> C/ratio -> C`` with ReLU, then a sigmoid. Scale: multiply the input by the result.
     The MLP has biases, as in the paper's released models.
     """
 
@@ -201,41 +187,51 @@ class SEBlock(_Gate):
             nn.Linear(in_channels // ratio, in_channels),
         )
         self.sigmoid = nn.Sigmoid()
+        self.last_attention: torch.Tensor | None = None  # filled by record_attention
 
-    def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The channel weights for ``x``, shape ``(B, C, 1, 1)``, values in (0, 1)."""
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Squeeze and excitation before the sigmoid: ``FC(ReLU(FC(AvgPool(x))))``, shape ``(B, C, 1, 1)``."""
         b, c = x.shape[:2]
-        return self.sigmoid(self.fc(self.avg_pool(x).view(b, c))).view(b, c, 1, 1)
+        return self.fc(self.avg_pool(x).view(b, c)).view(b, c, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "SEBlock", self.in_channels)
-        return self.apply_weights(x, self.weights(x))
+        return x * self.sigmoid(self.logits(x))  # scale
 
     def extra_repr(self) -> str:
         return f"in_channels={self.in_channels}, ratio={self.ratio}"
 
 
+ATTENTION_MODULES = (ChannelAttention, SpatialAttention, SEBlock)
+
+
 @contextmanager
 def record_attention(model: nn.Module) -> Iterator[dict[str, nn.Module]]:
-    """Turn on ``record`` for every attention module in ``model`` for the ``with`` block.
+    """Record the attention maps of every attention module in ``model`` for the ``with`` block.
 
-    Yields ``{name: module}``; after a forward pass each module's ``last_attention`` holds the
-    weights it applied (detached). Recording is switched off again on exit::
+    Yields ``{name: module}``; after a forward pass each module's ``last_attention`` holds the map
+    its sigmoid produced (detached). It works with a forward hook on each module's ``sigmoid``, so
+    ``forward`` stays the formula; the hooks are removed on exit::
 
         with record_attention(model) as modules:
             model(images)
         spatial = modules["cbam1.spatial_attention"].last_attention   # (B, 1, H, W)
     """
-    modules = {n: m for n, m in model.named_modules() if isinstance(m, _Gate)}
+    modules = {n: m for n, m in model.named_modules() if isinstance(m, ATTENTION_MODULES)}
     if not modules:
         raise ValueError(
             f"record_attention: {type(model).__name__} has no ChannelAttention, "
             f"SpatialAttention or SEBlock inside, so there is nothing to record."
         )
-    for m in modules.values():
-        m.record = True
+
+    def keep(owner: nn.Module):
+        def hook(_sigmoid: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            owner.last_attention = output.detach()
+        return hook
+
+    handles = [m.sigmoid.register_forward_hook(keep(m)) for m in modules.values()]
     try:
         yield modules
     finally:
-        for m in modules.values():
-            m.record = False
+        for handle in handles:
+            handle.remove()

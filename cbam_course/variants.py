@@ -64,35 +64,19 @@ class ParallelCBAM(CBAM):
     ``BAM.forward``, ``MODELS/bam.py``.)
 
     So both branches look at the same input ``x``; the channel logits ``MLP(avg) + MLP(max)`` of shape
-    ``(B, C, 1, 1)`` and the spatial logits ``conv([mean; max])`` of shape ``(B, 1, H, W)`` are added
-    (broadcast into a ``(B, C, H, W)`` map) and one sigmoid turns the sum into the weights:
-    ``out = x * sigmoid(channel_logits(x) + spatial_logits(x))``. The paper reports 22.95% top-1
-    error for its parallel model (ImageNet, ResNet-50, Table 3, one run), against 22.66% for
-    channel-then-spatial and 22.80% for channel attention alone (Table 1).
+    ``(B, C, 1, 1)`` and the spatial logits ``conv([mean; max])`` of shape ``(B, 1, H, W)`` (each
+    branch's ``logits``) are added, broadcast into a ``(B, C, H, W)`` map, and one sigmoid gates
+    ``x``. The paper reports 22.95% top-1 error for its parallel model (ImageNet, ResNet-50, Table 3,
+    one run), against 22.66% for channel-then-spatial and 22.80% for channel attention alone (Table 1).
 
     Same sub-modules and parameter names as :class:`~cbam_course.CBAM`, so a CBAM state_dict loads
-    as it is. Its weights are one ``(B, C, H, W)`` map, not a channel vector and a spatial map, so
-    the sub-modules' ``record`` flags do not apply: call :meth:`weights` to see the map.
+    as it is. Its attention map is one ``(B, C, H, W)`` tensor, not a channel vector and a spatial
+    map, and no sub-module's sigmoid runs: :func:`~cbam_course.record_attention` sees nothing here.
     """
-
-    def channel_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``MLP(AvgPool(x)) + MLP(MaxPool(x))``, the channel branch before its sigmoid: ``(B, C, 1, 1)``."""
-        ca = self.channel_attention
-        b, c = x.shape[:2]
-        return (ca.fc(ca.avg_pool(x).view(b, c)) + ca.fc(ca.max_pool(x).view(b, c))).view(b, c, 1, 1)
-
-    def spatial_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``conv([mean over channels; max over channels])``, the spatial branch before its sigmoid: ``(B, 1, H, W)``."""
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return self.spatial_attention.conv(pooled)
-
-    def weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The merged map ``sigmoid(channel_logits(x) + spatial_logits(x))``, shape ``(B, C, H, W)``."""
-        return torch.sigmoid(self.channel_logits(x) + self.spatial_logits(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, "ParallelCBAM", self.channel_attention.in_channels)
-        return x * self.weights(x)
+        return x * torch.sigmoid(self.channel_attention.logits(x) + self.spatial_attention.logits(x))
 
 
 class CBAMBasicBlock(nn.Module):

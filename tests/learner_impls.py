@@ -710,7 +710,7 @@ class SEResidual(_SE):
 
 class SEReturnsWeights(_SE):
     def forward(self, x):
-        return self.weights(x)
+        return self.attention(x)
 
 
 class SERatioIgnored(nn.Module):

@@ -41,13 +41,13 @@ class PoolingCAConv(nn.Module):
 
 
 class _Base(PoolingCA):
-    def weights(self, x):
+    def attention(self, x):
         return torch.sigmoid(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))[:, :, None, None]
 
 
 class IgnoresSwitch(_Base):
     def forward(self, x):
-        return x * self.weights(x)
+        return x * self.attention(x)
 
 
 class AvgTwiceInAvgMode(PoolingCA):

@@ -48,7 +48,7 @@ def test_spatial_first_is_spatial_then_channel(seed_and_input):
 def test_parallel_adds_the_two_branches_before_one_sigmoid(seed_and_input):
     """The course's reading of Woo et al. 2018 (arXiv v2, §4.1), which gives no equation: the parallel
     branches' outputs "are added and normalized with the sigmoid function", read as their logits added
-    under one sigmoid (as BAM's sigma(Mc + Ms)); not x * Mc(x) * Ms(x), the course's reading before issue 17."""
+    under one sigmoid (as BAM's sigma(Mc + Ms)); not x * Mc(x) * Ms(x), another reading."""
     seed, x = seed_and_input
     m = copy_seed_weights(seed, ParallelCBAM(32, ratio=8))
     ca, sa = seed.channel_attention, seed.spatial_attention
@@ -58,8 +58,9 @@ def test_parallel_adds_the_two_branches_before_one_sigmoid(seed_and_input):
         spatial_logits = sa.conv(torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1))
         expected = x * torch.sigmoid(channel_logits + spatial_logits)
         assert torch.allclose(m(x), expected, atol=1e-6)
-        assert m.weights(x).shape == x.shape            # one (B, C, H, W) map, a "3D attention map"
-        product = x * ca.weights(x) * sa.weights(x)     # the old reading
+        assert torch.allclose(channel_logits, ca.logits(x)) and torch.allclose(spatial_logits, sa.logits(x))
+        assert (channel_logits + spatial_logits).shape == x.shape  # one (B, C, H, W) map, a "3D attention map"
+        product = x * torch.sigmoid(ca.logits(x)) * torch.sigmoid(sa.logits(x))  # another reading
         assert not torch.allclose(m(x), product, atol=1e-3)
 
 

@@ -29,39 +29,36 @@ class FastCBAM(CBAM):
         kernels = compiled_loops() if self.use_loops else None
         if (kernels is not None and x.dtype in (torch.float32, torch.float64) and x.is_contiguous()
                 and all(w.dtype == x.dtype for w in weights)):
-            out, ca, sa = kernels.compiled_cbam(x, *weights)
+            out, _, _ = kernels.compiled_cbam(x, *weights)
         else:
             workspace = self.__dict__.get("_workspace")
             if workspace is None:
                 workspace = self._workspace = Workspace()
-            out, ca, sa = fused_cbam(x, *weights, workspace)
-        if ca_mod.record:
-            ca_mod.last_attention = ca
-        if sa_mod.record:
-            sa_mod.last_attention = sa
+            out, _, _ = fused_cbam(x, *weights, workspace)
         return out
 
     def _can_fuse(self, x: torch.Tensor) -> bool:
         """Fuse 4-D CPU tensors (float32, float64, or bfloat16 under CPU autocast) only: on GPUs,
         and under torch.compile (which fuses the plain path itself), the plain modules are the
-        better choice; hooks on the two halves (to capture their outputs) need them to run."""
+        better choice; hooks on the two halves or their sigmoids (to capture their outputs, as
+        :func:`~cbam_course.record_attention` does) need them to run."""
         halves = (self.channel_attention, self.spatial_attention)
         return (isinstance(x, torch.Tensor) and x.dim() == 4 and x.device.type == "cpu"
                 and x.dtype in (torch.float32, torch.float64, torch.bfloat16)
                 and not torch.compiler.is_compiling() and not torch.jit.is_scripting()
                 and type(halves[0]) is ChannelAttention and type(halves[1]) is SpatialAttention
-                and not any(m._forward_hooks or m._forward_pre_hooks for m in halves))
+                and not any(m._forward_hooks or m._forward_pre_hooks or m.sigmoid._forward_hooks for m in halves))
 
 
 class FastSEBlock(SEBlock):
     """SE whose squeeze, under CPU bfloat16 autocast, is a matrix product: torch's bfloat16 average
     pool on the CPU is ~15x slower than a pass over the data should be. The same mean otherwise."""
 
-    def weights(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.bfloat16 or x.device.type != "cpu":
-            return super().weights(x)
+            return super().logits(x)
         b, c = x.shape[:2]
-        return self.sigmoid(self.fc(mean_over_positions(x).view(b, c))).view(b, c, 1, 1)
+        return self.fc(mean_over_positions(x).view(b, c)).view(b, c, 1, 1)
 
 
 _KERNELS: list = []  # [the kernels module, or None where they cannot run], filled on first use

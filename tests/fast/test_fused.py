@@ -103,7 +103,10 @@ def test_fused_workspace_is_for_training_only_and_not_copied():
     assert set(m.state_dict()) == set(cc.CBAM(32).state_dict())
 
 
-def test_fused_and_plain_paths_record_the_same_attention(fused_path):
+def test_recording_runs_the_plain_formula_and_the_fused_path_returns_after(fused_path):
+    """record_attention hooks the sigmoids, which only the plain formula calls: while recording an
+    accelerated CBAM falls back to it (the same maps as the plain module), and afterwards its
+    fused path runs again (the fixture checks that it ran)."""
     torch.manual_seed(0)
     plain = cc.CBAM(32, ratio=4)
     fast = fused_path(copy.deepcopy(plain))
@@ -113,12 +116,13 @@ def test_fused_and_plain_paths_record_the_same_attention(fused_path):
         with cc.record_attention(m) as mods:
             m(x)
         maps.append({n: mod.last_attention for n, mod in mods.items()})
-        assert not any(mod.record for mod in mods.values())  # switched off again
-    fused, plain_maps = maps
-    assert set(fused) == set(plain_maps) == {"channel_attention", "spatial_attention"}
-    for n in fused:
-        assert fused[n].shape == plain_maps[n].shape and not fused[n].requires_grad
-        torch.testing.assert_close(fused[n], plain_maps[n])
+        assert not any(mod.sigmoid._forward_hooks for mod in mods.values())  # switched off again
+    recorded, plain_maps = maps
+    assert set(recorded) == set(plain_maps) == {"channel_attention", "spatial_attention"}
+    for n in recorded:
+        assert not recorded[n].requires_grad
+        torch.testing.assert_close(recorded[n], plain_maps[n])
+    torch.testing.assert_close(fast(x), plain(x))  # not recording: the fused path, the same output
 
 
 def test_fused_cbam_keeps_the_input_checks():
