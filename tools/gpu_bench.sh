@@ -12,7 +12,8 @@
 #   grid         variants side by side (their accuracies count, their times do not: they share the GPU)
 #   profile      the full profile as shipped (fast recipe, 20 epochs), alone (timed; about 1 minute)
 #   seed50       the seed's recipe for all its 50 epochs, alone (timed; about 5 minutes): what the
-#                seed's own recipe reaches on this copy of CIFAR-10, the yardstick for its 91.11%
+#                seed's own recipe reaches on this copy of CIFAR-10 in the Trainer's CUDA set-up
+#                (one run; it differs from the Day 50 lesson's 91.11% run in more than the data)
 # Every log is packed into OUT_DIR/logs.tar.gz; the summary goes to stdout.
 set -u
 tarball=$1; out=$2; shift 2

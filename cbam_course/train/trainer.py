@@ -11,7 +11,9 @@ Which data decides what: a course recipe (``Recipe.holdout > 0``) holds out part
 images as a validation set, evaluates that after every epoch (the curves, and the scheduler if it
 needs one), and evaluates the test set once, when training ends (``History.test``). The Day 50
 lesson's own recipe (``holdout=0``) evaluates the test set after every epoch and steps its
-scheduler on it, as that lesson did: a faithful copy, and the reason its best epoch flatters it.
+scheduler on it, as that lesson did: a faithful copy. The test set then steers the schedule, so the
+test accuracy such a run reports (the last epoch's, as in that lesson, not the best epoch's) is no
+longer an unseen result.
 """
 from __future__ import annotations
 
