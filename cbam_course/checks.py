@@ -3,7 +3,7 @@
 Each ``check_*`` function takes the learner's class (or function) and judges what it *does*,
 never what it is called or which layers it uses: ``nn.Linear`` or a 1x1 ``nn.Conv2d``, pooling
 modules or ``x.mean((2, 3))``, any attribute names. For modules the checker builds the learner's
-class, copies a known set of weights into it by shape (so the result can be compared to the seed's
+class, copies a known set of weights into it by shape (so the result can be compared to the Day 50 lesson's
 formula), and compares outputs on random inputs of several sizes.
 
 Three outcomes:
@@ -130,7 +130,7 @@ def _shape(t: Any) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The seed's formulas, written out as functions of explicit weights
+# The Day 50 lesson's formulas, written out as functions of explicit weights
 # --------------------------------------------------------------------------------------------
 
 def _mlp(v: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, b1=None, b2=None) -> torch.Tensor:
@@ -152,7 +152,7 @@ def _gate(logits: torch.Tensor) -> torch.Tensor:
 
 
 def channel_attention_reference(x, w1, w2):
-    """Seed: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), one MLP shared by both."""
+    """Day 50 lesson: x * sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), one MLP shared by both."""
     return x * _gate(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2))
 
 
@@ -167,12 +167,12 @@ def _conv(pooled, wc):
 
 
 def spatial_attention_reference(x, wc):
-    """Seed: x * sigmoid(conv_kxk(cat[mean over channels, max over channels]))."""
+    """Day 50 lesson: x * sigmoid(conv_kxk(cat[mean over channels, max over channels]))."""
     return x * torch.sigmoid(_conv(_spatial_pool(x), wc))
 
 
 def cbam_reference(x, w1, w2, wc):
-    """Seed: channel attention, then spatial attention on its output."""
+    """Day 50 lesson: channel attention, then spatial attention on its output."""
     return spatial_attention_reference(channel_attention_reference(x, w1, w2), wc)
 
 
@@ -1265,7 +1265,7 @@ class _EvalProbe(nn.Module):
 def check_evaluate(fn: Callable, name: str = "") -> str:
     """Check ``fn(model, loader, criterion, device) -> (mean loss per batch, accuracy in %)``.
 
-    As the seed's test loop: model.eval(), torch.no_grad(), loss averaged over batches,
+    As the Day 50 lesson's test loop: model.eval(), torch.no_grad(), loss averaged over batches,
     accuracy = 100 * correct / total. The loader's last batch is smaller, as in real loaders.
     """
     __tracebackhide__ = True

@@ -1,9 +1,9 @@
-"""The seed lesson's CNN, with a choice of attention after each convolution block.
+"""The Day 50 lesson's CNN, with a choice of attention after each convolution block.
 
-``AttentionCNN(attention="cbam", width=64)`` is the seed's ``CBAM_CNN``: the same modules, the
+``AttentionCNN(attention="cbam", width=64)`` is the Day 50 lesson's ``CBAM_CNN``: the same modules, the
 same parameter names, the same tensors in the same order (1,160,816 parameters). Its attention
 slots are named after their kind (``cbam1``, ``se1``; ``attn1`` for none), so a state_dict
-saved from the seed's model loads as it is.
+saved from that lesson's model loads as it is.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _SLOT_NAME = {"none": "attn", "se": "se", "cbam": "cbam"}
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Two 3x3 convolutions, each followed by BatchNorm and ReLU (the seed's block)."""
+    """Two 3x3 convolutions, each followed by BatchNorm and ReLU (the Day 50 lesson's block)."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         nn.BatchNorm2d(out_channels),
@@ -50,8 +50,8 @@ class AttentionCNN(nn.Module):
 
     Args:
         num_classes: number of output logits.
-        attention: "cbam" (the seed), "se" or "none".
-        width: channels of the first block; 64 is the seed. Must be at least ``ratio`` (16)
+        attention: "cbam" (the Day 50 lesson's), "se" or "none".
+        width: channels of the first block; 64 is the Day 50 lesson's. Must be at least ``ratio`` (16)
             when attention is on, so the attention MLPs keep at least one hidden unit.
     """
 
@@ -76,7 +76,7 @@ class AttentionCNN(nn.Module):
         name = _SLOT_NAME[attention]
         self._slots = tuple(f"{name}{i}" for i in (1, 2, 3))
         w = width
-        # Registration order is the seed's: conv1, cbam1, pool1, conv2, cbam2, pool2, ...
+        # Registration order is the Day 50 lesson's: conv1, cbam1, pool1, conv2, cbam2, pool2, ...
         self.conv1 = conv_block(3, w)
         setattr(self, self._slots[0], make_attention(attention, w))
         self.pool1 = nn.MaxPool2d(2)

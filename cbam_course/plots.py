@@ -265,7 +265,7 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
     CBAM: input ``F (C, H, W)`` -> channel attention gives ``Mc (C, 1, 1)`` -> ``F' = Mc * F`` ->
     spatial attention gives ``Ms (1, H, W)`` -> ``F'' = Ms * F'`` (the output, same shape as the
     input). ``kind="se"`` draws the Squeeze-and-Excitation block, which has only the channel step
-    and sees only the channel averages. The defaults are the seed's first CBAM (64 channels,
+    and sees only the channel averages. The defaults are the Day 50 lesson's first CBAM (64 channels,
     32x32 CIFAR-10 maps, ratio 16, 7x7 kernel).
     """
     kind = kind.lower()

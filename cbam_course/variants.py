@@ -3,7 +3,7 @@
 Lesson 04 compares them on the same input with matching weights:
 
 - :class:`SpatialFirstCBAM` and :class:`ParallelCBAM`: the two arrangements the CBAM paper
-  compares with channel-then-spatial (Woo et al. 2018, Table 3). They reuse the seed's
+  compares with channel-then-spatial (Woo et al. 2018, Table 3). They reuse the Day 50 lesson's
   ``ChannelAttention`` and ``SpatialAttention`` under the same names as :class:`~cbam_course.CBAM`,
   so a CBAM state_dict loads into them as it is.
 - :class:`OfficialCBAM`: the module of the authors' code (github.com/Jongchan/attention-module,
@@ -15,9 +15,9 @@ Lesson 04 compares them on the same input with matching weights:
   rounded half up (timm's ``make_divisible``: ``int(C / 16 + 0.5)``, at least 1) rather than floored.
 
 Both re-implementations are written here so the course needs no extra dependency; they keep the
-originals' parameter names so their state_dicts line up. :func:`copy_seed_weights` loads a seed
+originals' parameter names so their state_dicts line up. :func:`copy_cbam_weights` loads a
 CBAM's weights into either, with the biases zeroed and BatchNorm set to the identity, which is
-exactly when they compute the seed's function (in eval mode).
+exactly when they compute the Day 50 lesson's function (in eval mode).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ __all__ = [
     "ParallelCBAM",
     "OfficialCBAM",
     "TimmCBAM",
-    "copy_seed_weights",
+    "copy_cbam_weights",
     "timm_hidden_channels",
     "CBAMBasicBlock",
 ]
@@ -164,8 +164,8 @@ class _OfficialSpatialGate(nn.Module):
 class OfficialCBAM(nn.Module):
     """CBAM laid out as in the authors' code (github.com/Jongchan/attention-module).
 
-    Differences from the seed: the MLP's two Linear layers have biases; the 7x7 convolution is
-    followed by BatchNorm; the channel pool is stacked ``[max, mean]`` (the seed: ``[mean, max]``).
+    Differences from the Day 50 lesson's: the MLP's two Linear layers have biases; the 7x7 convolution is
+    followed by BatchNorm; the channel pool is stacked ``[max, mean]`` (the Day 50 lesson: ``[mean, max]``).
     Parameter names match the official state_dicts (``ChannelGate.mlp.1.weight``,
     ``SpatialGate.spatial.conv.weight``, ``SpatialGate.spatial.bn.running_var``, ...).
     """
@@ -237,7 +237,7 @@ class TimmCBAM(nn.Module):
 
     The MLP is two 1x1 convolutions (biases only with ``mlp_bias=True``; off by default), the
     hidden width is :func:`timm_hidden_channels`, the 7x7 convolution has no bias and is followed
-    by BatchNorm with no activation, and the pool is stacked ``[mean, max]`` like the seed's.
+    by BatchNorm with no activation, and the pool is stacked ``[mean, max]`` like the Day 50 lesson's.
     Parameter names match timm's (``channel.fc1.weight``, ``spatial.conv.conv.weight``,
     ``spatial.conv.bn.weight``, ...).
     """
@@ -253,7 +253,7 @@ class TimmCBAM(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------
-# Loading the seed's weights into the others
+# Loading a CBAM's weights into the others
 # ------------------------------------------------------------------------------------------------
 
 def _identity_batchnorm(bn: nn.BatchNorm2d) -> None:
@@ -265,27 +265,28 @@ def _identity_batchnorm(bn: nn.BatchNorm2d) -> None:
         bn.running_var.fill_(1.0 - bn.eps)
 
 
-def copy_seed_weights(seed: CBAM, target: nn.Module, swap_pool_order: bool = True) -> nn.Module:
-    """Load a seed CBAM's weights into ``target`` so that both compute the same function.
+def copy_cbam_weights(source: CBAM, target: nn.Module, swap_pool_order: bool = True) -> nn.Module:
+    """Load a :class:`CBAM`'s weights (the Day 50 lesson's layout) into ``target`` so that both
+    compute the same function.
 
     ``target`` is a :class:`CBAM` (or one of its re-arrangements), an :class:`OfficialCBAM` or a
     :class:`TimmCBAM` with the same channels, hidden width and kernel size. MLP biases are set to
     zero and BatchNorm to the identity (weight 1, bias 0, running mean 0, running variance
     ``1 - eps``); the equality holds in eval mode, where BatchNorm uses those running statistics.
 
-    The official code stacks the pooled maps as ``[max, mean]``, the seed as ``[mean, max]``: the
+    The official code stacks the pooled maps as ``[max, mean]``, the Day 50 lesson as ``[mean, max]``: the
     same function needs the convolution's two input channels swapped, which this does unless
     ``swap_pool_order=False`` (kept so a lesson can show what forgetting the swap does).
     Returns ``target``, switched to eval mode.
     """
-    if not isinstance(seed, CBAM):
-        raise TypeError(f"copy_seed_weights: seed must be a cbam_course.CBAM, got {type(seed).__name__}.")
-    ca: ChannelAttention = seed.channel_attention
-    sa: SpatialAttention = seed.spatial_attention
+    if not isinstance(source, CBAM):
+        raise TypeError(f"copy_cbam_weights: source must be a cbam_course.CBAM, got {type(source).__name__}.")
+    ca: ChannelAttention = source.channel_attention
+    sa: SpatialAttention = source.spatial_attention
     w0, w1, k = ca.fc[0].weight, ca.fc[2].weight, sa.conv.weight  # (C/r, C), (C, C/r), (1, 2, k, k)
 
     if isinstance(target, CBAM):
-        target.load_state_dict(seed.state_dict())
+        target.load_state_dict(source.state_dict())
         return target.eval()
 
     if isinstance(target, OfficialCBAM):
@@ -300,14 +301,14 @@ def copy_seed_weights(seed: CBAM, target: nn.Module, swap_pool_order: bool = Tru
         biases = [b for b in (fc1.bias, fc2.bias) if b is not None]
     else:
         raise TypeError(
-            f"copy_seed_weights: don't know how to load seed weights into {type(target).__name__}; "
+            f"copy_cbam_weights: don't know how to load a CBAM's weights into {type(target).__name__}; "
             f"expected CBAM, SpatialFirstCBAM, ParallelCBAM, OfficialCBAM or TimmCBAM."
         )
     for dst, src in pairs:
         if dst.shape != src.shape:
             raise ValueError(
-                f"copy_seed_weights: {type(target).__name__} has a weight of shape {tuple(dst.shape)} "
-                f"where the seed has {tuple(src.shape)}. Build both with the same channels, hidden "
+                f"copy_cbam_weights: {type(target).__name__} has a weight of shape {tuple(dst.shape)} "
+                f"where the CBAM has {tuple(src.shape)}. Build both with the same channels, hidden "
                 f"width and kernel size (timm rounds the hidden width: see timm_hidden_channels)."
             )
     with torch.no_grad():

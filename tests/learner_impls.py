@@ -84,7 +84,7 @@ RIGHT_CHANNEL = [cbam_course.ChannelAttention, CAConv, CATensorOps, CATorchMax, 
 # ---------------------------------------------------------------- channel attention, wrong
 
 class _CA(cbam_course.ChannelAttention):
-    """The seed's __init__; subclasses change forward."""
+    """The Day 50 lesson's __init__; subclasses change forward."""
 
     def mlp(self, v):
         return self.fc(v)
@@ -710,7 +710,7 @@ class SEResidual(_SE):
 
 class SEReturnsWeights(_SE):
     def forward(self, x):
-        return self.attention(x)
+        return self.sigmoid(self.logits(x))
 
 
 class SERatioIgnored(nn.Module):

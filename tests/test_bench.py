@@ -7,19 +7,19 @@ import torch
 
 import cbam_course as cc
 import cbam_course.bench as bench
-from cbam_course import measure, seed
+from cbam_course import day50, measure
 from cbam_course.bench import speed
 
 
-def test_the_benchmarks_baseline_is_the_seed():
-    """The pipeline's baseline model is the seed's own CBAM_CNN (cbam_course/seed.py), not a copy,
+def test_the_benchmarks_baseline_is_the_day50_code():
+    """The pipeline's baseline model is the Day 50 lesson's own CBAM_CNN (cbam_course/day50.py), not a copy,
     and the benchmarks time with the course's one interleaved timer."""
-    assert speed.SeedCBAM_CNN is seed.CBAM_CNN
+    assert speed.Day50CNN is day50.CBAM_CNN
     assert speed.interleave is measure.interleave
 
 
-def test_course_network_matches_the_seed():
-    assert speed.seed_output_difference(width=16, batch=2) <= 1e-5
+def test_course_network_matches_day50():
+    assert speed.day50_output_difference(width=16, batch=2) <= 1e-5
 
 
 def test_overhead_prints_table_and_last_line(capsys):
@@ -27,9 +27,9 @@ def test_overhead_prints_table_and_last_line(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[0].startswith("CBAM overhead:")
     assert any(line.startswith("machine:") for line in out)
-    assert any("outputs equal the seed's CBAM_CNN" in line and "(ok," in line for line in out)
+    assert any("outputs equal the Day 50 lesson's CBAM_CNN" in line and "(ok," in line for line in out)
     row = next(line for line in out if line.startswith("eager NCHW"))
-    assert re.search(r"\b16\b", row) and row.count("x") >= 2  # width, ours and the seed-ops overhead
+    assert re.search(r"\b16\b", row) and row.count("x") >= 2  # width, ours and the plain formula's overhead
     assert re.fullmatch(r"overhead: \d+\.\d\dx \(eager NCHW, width 16\)", out[-1])
 
 
@@ -71,18 +71,18 @@ def test_pipeline_prints_speedup_on_last_line(capsys, amp):
     assert code == 0
     text = capsys.readouterr().out
     out = text.strip().splitlines()
-    seed_rate = float(re.search(r"seed pipeline:\s+([\d.]+) images/s", text).group(1))
+    day50_rate = float(re.search(r"day50 pipeline:\s+([\d.]+) images/s", text).group(1))
     fp32_rate = float(re.search(r"course pipeline, float32:\s+([\d.]+) images/s", text).group(1))
     bf16 = re.search(r"course pipeline, bfloat16:\s+([\d.]+) images/s", text)
     assert (bf16 is not None) == (amp == "on")
-    assert seed_rate > 0 and fp32_rate > 0
+    assert day50_rate > 0 and fp32_rate > 0
     best = float(bf16.group(1)) if bf16 else fp32_rate
     m = re.fullmatch(r"speedup: (\d+\.\d\d)x", out[-1])
-    assert m and abs(float(m.group(1)) - best / seed_rate) <= 0.01 + 0.02 * best / seed_rate  # printed rates are rounded
+    assert m and abs(float(m.group(1)) - best / day50_rate) <= 0.01 + 0.02 * best / day50_rate  # printed rates are rounded
 
 
-def test_seed_transform_and_batched_augmentation_agree_without_randomness():
-    """Same maths: with the crop offset at the centre and no flip, the seed's PIL transforms and
+def test_day50_transform_and_batched_augmentation_agree_without_randomness():
+    """Same maths: with the crop offset at the centre and no flip, the Day 50 lesson's PIL transforms and
     the course's normalisation give the same tensor."""
     from PIL import Image
     import torchvision.transforms as T
@@ -91,8 +91,8 @@ def test_seed_transform_and_batched_augmentation_agree_without_randomness():
 
     img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     pil = Image.fromarray(img.permute(1, 2, 0).numpy())
-    seed_tensor = T.Compose([T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])(pil)
-    torch.testing.assert_close(normalize(img[None])[0], seed_tensor, atol=1e-6, rtol=1e-6)
+    day50_tensor = T.Compose([T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])(pil)
+    torch.testing.assert_close(normalize(img[None])[0], day50_tensor, atol=1e-6, rtol=1e-6)
 
 
 def test_unknown_benchmark_is_an_error(capsys):
@@ -142,7 +142,7 @@ def test_overhead_can_add_se(capsys):
     header = next(line for line in out if line.startswith("config"))
     assert header.split()[-2:] == ["se", "overhead"]
     row = next(line for line in out if line.startswith("eager NCHW"))
-    assert row.count("x") == 3  # cbam, the seed's operations, se
+    assert row.count("x") == 3  # cbam, the plain formula, se
 
 
 def test_overhead_can_add_the_pytorch_fused_step(capsys):
@@ -158,7 +158,7 @@ def test_overhead_can_add_the_pytorch_fused_step(capsys):
     header = next(line for line in out if line.startswith("config"))
     assert header.split()[-2:] == ["ms", "overhead"] and "pytorch-fused" in header
     row = next(line for line in out if line.startswith("eager NCHW"))
-    assert row.count("x") == 3  # cbam, the seed's operations, the PyTorch fused step
+    assert row.count("x") == 3  # cbam, the plain formula, the PyTorch fused step
     row = next(line for line in out if line.startswith("eager channels_last"))
     assert row.split()[-2:] == ["-", "-"]
     r = speed.measure_overhead(16, batch=2, rounds=1, with_plain=False, with_pytorch_fused=True)

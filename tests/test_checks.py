@@ -404,12 +404,12 @@ def test_evaluate_wrong(fn, hint):
 
 def test_the_checkers_reference_formulas_are_the_day_50_lessons_modules():
     """The checkers judge against formulas of explicit weights (so that mistakes can be written as
-    variants of them); those formulas must be the one reference copy of the seed, cbam_course.seed."""
-    from cbam_course import seed
+    variants of them); those formulas must be the one reference copy of the Day 50 lesson, cbam_course.day50."""
+    from cbam_course import day50
 
     torch.manual_seed(0)
     x = torch.randn(3, 32, 9, 7)
-    theirs = seed.CBAM(32, ratio=8, kernel_size=5)
+    theirs = day50.CBAM(32, ratio=8, kernel_size=5)
     w1, w2 = theirs.channel_attention.fc[0].weight, theirs.channel_attention.fc[2].weight
     wc = theirs.spatial_attention.conv.weight
     with torch.no_grad():

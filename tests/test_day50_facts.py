@@ -1,5 +1,5 @@
 """The Day 50 lesson's facts that lessons 05 and 06 state, pinned against the course's own copy of
-its code (``cbam_course/seed.py``) and the course's record of its recipe (``RECIPES["seed"]``),
+its code (``cbam_course/day50.py``) and the course's record of its recipe (``RECIPES["day50"]``),
 never against ``../shared``:
 
 - its classifier is Dropout(0.5) and a single Linear(256, 10);
@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from cbam_course import AttentionCNN, seed
+from cbam_course import AttentionCNN, day50
 from cbam_course.train import Trainer
 from cbam_course.train.data import ImageSet
 from cbam_course.train.recipes import RECIPES
@@ -71,12 +71,12 @@ def _two_class_images(n: int, uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
 def _run_day50_train(monkeypatch, model, scheduler, train_set, test_set, epochs):
     """The Day 50 lesson's ``train`` with its two plots captured instead of drawn."""
     curves = {}
-    monkeypatch.setattr(seed, "plot_iter_losses", lambda losses, indices: curves.update(iter_losses=losses))
-    monkeypatch.setattr(seed, "plot_epoch_metrics", lambda train_acc, test_acc, train_loss, test_loss:
+    monkeypatch.setattr(day50, "plot_iter_losses", lambda losses, indices: curves.update(iter_losses=losses))
+    monkeypatch.setattr(day50, "plot_epoch_metrics", lambda train_acc, test_acc, train_loss, test_loss:
                         curves.update(train_acc=train_acc, test_acc=test_acc, train_loss=train_loss,
                                       test_loss=test_loss))
     optimizer = scheduler.scheduler.optimizer if isinstance(scheduler, SpyPlateau) else None
-    result = seed.train(model, DataLoader(train_set, batch_size=8, shuffle=True), DataLoader(test_set, batch_size=5),
+    result = day50.train(model, DataLoader(train_set, batch_size=8, shuffle=True), DataLoader(test_set, batch_size=5),
                         nn.CrossEntropyLoss(), optimizer, scheduler, "cpu", epochs)
     return result, curves
 
@@ -88,7 +88,7 @@ def _day50_plateau(model):
 
 
 def test_the_day50_classifier_is_dropout_and_one_linear_layer():
-    classifier = seed.CBAM_CNN().classifier
+    classifier = day50.CBAM_CNN().classifier
     assert [type(m) for m in classifier] == [nn.Dropout, nn.Linear]
     dropout, linear = classifier
     assert dropout.p == 0.5
@@ -104,7 +104,7 @@ def test_day50_train_returns_the_last_epochs_test_accuracy_and_steps_on_the_test
     torch.manual_seed(0)
     train_set = TensorDataset(torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,)))
     test_set = TensorDataset(torch.randn(10, 3, 32, 32), torch.randint(0, 10, (10,)))
-    model = seed.CBAM_CNN(width=16)
+    model = day50.CBAM_CNN(width=16)
     spy = _day50_plateau(model)
     result, curves = _run_day50_train(monkeypatch, model, spy, train_set, test_set, epochs=2)
     assert len(curves["test_acc"]) == 2 and result == curves["test_acc"][-1]
@@ -122,9 +122,9 @@ def test_day50_train_returns_the_last_epoch_not_the_best(monkeypatch):
 
 
 def test_the_courses_day50_recipe_steps_the_plateau_on_the_test_loss_and_reports_the_last_epoch():
-    """``Trainer`` with ``RECIPES["seed"]`` (no holdout) evaluates the test set after every epoch, steps
+    """``Trainer`` with ``RECIPES["day50"]`` (no holdout) evaluates the test set after every epoch, steps
     ReduceLROnPlateau on that loss, and its final result is the last epoch's test accuracy."""
-    recipe = RECIPES["seed"]
+    recipe = RECIPES["day50"]
     assert recipe.holdout == 0 and recipe.schedule == "plateau"
     train_data = ImageSet(*_two_class_images(16, uint8=True), description="two-class test images")
     test_data = ImageSet(*_two_class_images(10, uint8=True), description="two-class test images")
@@ -142,7 +142,7 @@ def test_the_courses_day50_recipe_steps_the_plateau_on_the_test_loss_and_reports
 
 def test_the_plateau_schedule_halves_on_the_sixth_epoch_without_a_relative_improvement_of_1e_4():
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1e-3)
-    plateau = RECIPES["seed"].make_scheduler(optimizer)
+    plateau = RECIPES["day50"].make_scheduler(optimizer)
     assert (plateau.patience, plateau.threshold, plateau.threshold_mode) == (5, 1e-4, "rel")
     # best 0.8 after epoch 3; epoch 6's 0.79995 is lower, but by less than 1e-4 of 0.8: not an improvement
     losses = [1.0, 0.9, 0.8, 0.8, 0.81, 0.79995, 0.85, 0.8, 0.82]
@@ -154,7 +154,7 @@ def test_the_plateau_schedule_halves_on_the_sixth_epoch_without_a_relative_impro
     assert lrs[8] == 5e-4               # ... the sixth (epoch 9) halves the rate
     # the same run with a real improvement at epoch 6 (0.7999 < 0.8 * (1 - 1e-4)) starts the count again
     optimizer.param_groups[0]["lr"] = 1e-3
-    plateau = RECIPES["seed"].make_scheduler(optimizer)
+    plateau = RECIPES["day50"].make_scheduler(optimizer)
     for loss in [1.0, 0.9, 0.8, 0.8, 0.81, 0.7999, 0.85, 0.8, 0.82]:
         plateau.step(loss)
     assert optimizer.param_groups[0]["lr"] == 1e-3

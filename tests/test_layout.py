@@ -179,9 +179,20 @@ def test_the_core_exports_about_25_names_and_its_docstring_gives_the_reading_ord
     assert len(cbam_course.__all__) <= 25, cbam_course.__all__
     assert all(hasattr(cbam_course, name) for name in cbam_course.__all__)
     doc = cbam_course.__doc__
-    order = [doc.index(f"``{m}``") for m in ("attention", "models", "variants", "measure", "checks")]
-    assert order == sorted(order), "the reading order starts with the core, attention first"
-    assert doc.index("``checks``") < doc.index("cbam_course.train") < doc.index("cbam_course.fast")
+    reading, beside = doc.split("Beside the reading")
+    order = [reading.index(f"``{m}``") for m in ("attention", "day50", "models", "variants", "measure", "runtime")]
+    assert order == sorted(order), "the reading order: attention first, the Day 50 lesson's code beside it"
+    assert "``checks``" not in reading and "``checks``" in beside, "the checkers are not part of the reading"
+    assert beside.index("cbam_course.fast") < beside.index("cbam_course.train") < beside.index("cbam_course.bench")
+
+
+def test_each_attention_forward_ends_in_its_gate():
+    """As timm's: ``forward`` returns ``x * self.sigmoid(self.logits(x))``, the gate in plain sight."""
+    tree = ast.parse((PACKAGE / "attention.py").read_text(encoding="utf-8"))
+    for name in ("ChannelAttention", "SpatialAttention", "SEBlock"):
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+        forward = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "forward")
+        assert ast.unparse(forward.body[-1]) == "return x * self.sigmoid(self.logits(x))", name
 
 
 def test_attention_py_holds_the_formulas_only():

@@ -119,14 +119,14 @@ def test_seeded_cpu_runs_repeat_exactly(standin):
 
 
 def test_resume_after_an_epoch_and_after_an_interrupt_is_exact(standin, tmp_path, monkeypatch):
-    # The seed's recipe (its schedule does not depend on the planned length): one epoch,
+    # The Day 50 lesson's recipe (its schedule does not depend on the planned length): one epoch,
     # checkpoint, then a fresh trainer resumes for the second and matches a straight run.
-    seed_recipe = get_recipe("seed", batch_size=32, eval_batch_size=64)
-    plateau = _trainer(standin, seed=1, recipe=seed_recipe)
+    day50_recipe = get_recipe("day50", batch_size=32, eval_batch_size=64)
+    plateau = _trainer(standin, seed=1, recipe=day50_recipe)
     plateau.fit(2)
-    first = _trainer(standin, seed=1, recipe=seed_recipe, checkpoint_path=tmp_path / "a.pt")
+    first = _trainer(standin, seed=1, recipe=day50_recipe, checkpoint_path=tmp_path / "a.pt")
     first.fit(1)
-    resumed = _trainer(standin, seed=99, recipe=seed_recipe, checkpoint_path=tmp_path / "a.pt").resume()
+    resumed = _trainer(standin, seed=99, recipe=day50_recipe, checkpoint_path=tmp_path / "a.pt").resume()
     assert resumed.epoch == 1 and resumed.step == 4
     resumed.fit(2)
     assert _same_history(resumed.history, plateau.history)
@@ -190,9 +190,9 @@ def test_a_course_recipe_holds_out_a_validation_set_and_tests_once(standin, monk
     # the same split in every run, whatever the run's seed
     assert torch.equal(_trainer(standin, seed=5).val_data.labels, t.val_data.labels)
     # the Day 50 lesson's recipe evaluates the test set every epoch, as it did
-    seed = _trainer(standin, recipe=get_recipe("seed", batch_size=32, eval_batch_size=64))
-    hs = seed.fit(1)
-    assert seed.val_data is None and hs.eval_split == "test" and hs.final_test_acc == hs.eval_acc[-1]
+    day50 = _trainer(standin, recipe=get_recipe("day50", batch_size=32, eval_batch_size=64))
+    hs = day50.fit(1)
+    assert day50.val_data is None and hs.eval_split == "test" and hs.final_test_acc == hs.eval_acc[-1]
 
 
 def test_the_time_budget_plans_steps_and_evaluations_to_its_end(monkeypatch):
@@ -286,7 +286,7 @@ def test_checkpoints_load_safely_and_refuse_other_models(standin, tmp_path):
     with pytest.raises(CheckpointError, match="No checkpoint"):
         load_checkpoint(tmp_path / "nothing.pt")
     # resuming with another recipe is refused too
-    other = _trainer(standin, attention="cbam", recipe=get_recipe("seed", batch_size=32))
+    other = _trainer(standin, attention="cbam", recipe=get_recipe("day50", batch_size=32))
     with pytest.raises(CheckpointError, match="recipe"):
         other.resume(tmp_path / "c.pt")
 
@@ -304,7 +304,7 @@ def test_train_model_writes_checkpoint_and_metrics(tmp_path, standin):
 # ---- recipes and profiles -----------------------------------------------------------------------
 
 def test_seed_recipe_is_the_seeds():
-    r = RECIPES["seed"]
+    r = RECIPES["day50"]
     assert (r.optimizer, r.lr, r.weight_decay, r.batch_size, r.epochs) == ("adam", 1e-3, 1e-4, 128, 50)
     model = nn.Linear(2, 2)
     opt = r.make_optimizer(model)
@@ -332,7 +332,7 @@ def test_one_cycle_warms_up_then_anneals():
 def test_profiles_and_selection(monkeypatch):
     assert set(PROFILES) == {"quick", "laptop", "full"}
     assert PROFILES["quick"].data == "standin" and PROFILES["full"].width == 64
-    # full: the seed's network with the fast recipe (measured on an H100, docs/performance.md)
+    # full: the Day 50 lesson's network with the fast recipe (measured on an H100, docs/performance.md)
     assert PROFILES["full"].recipe == "fast" and PROFILES["full"].epochs == 20
     assert PROFILES["full"].expected_time != "to be measured" != PROFILES["full"].expected_accuracy
     assert PROFILES["laptop"].time_budget and PROFILES["laptop"].width < 64
@@ -346,7 +346,7 @@ def test_profiles_and_selection(monkeypatch):
     assert get_profile().name == "quick" and get_profile("full").name == "full"
     with pytest.raises(ValueError, match="quick"):
         get_profile("huge")
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match="day50"):
         get_recipe("slow")
 
 

@@ -27,7 +27,7 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 from cbam_course.grading.run import MODES, run_notebook
-from cbam_course.runtime import machine_line
+from cbam_course.fast.cpu import machine_line
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

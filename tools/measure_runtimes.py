@@ -43,7 +43,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cbam_course.grading.run import MODES, run_notebook  # noqa: E402
-from cbam_course.runtime import DATA_ENV, RUNS_ENV, machine_line  # noqa: E402
+from cbam_course.fast.cpu import machine_line  # noqa: E402
+from cbam_course.runtime import DATA_ENV, RUNS_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("notebooks", "exercises", "solutions")

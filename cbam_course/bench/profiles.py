@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from ..runtime import get_device, machine_line
+from ..fast.cpu import machine_line
+from ..runtime import get_device
 from ..train.cifar10 import DataError
 from ..train.cli import profile_of, train_from_args, training_parser
 from ..train.recipes import get_recipe, parse_overrides

@@ -31,11 +31,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..fast import accelerate
-from ..fast.cpu import cpu_has_native_bfloat16, keep_freed_memory
+from ..fast.cpu import cpu_has_native_bfloat16, keep_freed_memory, machine_line
 from ..measure import interleave
 from ..models import AttentionCNN
-from ..runtime import get_device, machine_line
-from ..seed import CBAM_CNN as SeedCBAM_CNN
+from ..runtime import get_device
+from ..day50 import CBAM_CNN as Day50CNN
 from ..train.data import CIFAR10_MEAN, CIFAR10_STD, BatchLoader, ImageSet, make_standin
 from ..train.cifar10 import load_cifar10
 
@@ -73,10 +73,10 @@ def _int_list(text: str) -> list[int]:
 # overhead: CBAM's step time over no attention
 
 
-def seed_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> float:
-    """Largest |difference| between the course's accelerated CBAM network and the seed's, same weights."""
+def day50_output_difference(width: int = 16, batch: int = 4, seed: int = 0) -> float:
+    """Largest |difference| between the course's accelerated CBAM network and the Day 50 lesson's, same weights."""
     torch.manual_seed(seed)
-    theirs = SeedCBAM_CNN(width=width).eval()
+    theirs = Day50CNN(width=width).eval()
     ours = accelerate(AttentionCNN(attention="cbam", width=width), keep_memory=False).eval()
     ours.load_state_dict(theirs.state_dict())
     x = torch.randn(batch, 3, 32, 32)
@@ -92,7 +92,7 @@ def measure_overhead(width: int, batch: int = 64, rounds: int = 20, channels_las
     models taking turns of ``block`` steps in a row (the first of each turn not timed).
 
     Models: ``none``, ``cbam`` (the course's CBAM, fused on the CPU) and, with ``with_plain``,
-    ``cbam-plain`` (the same CBAM without ``accelerate``: the seed's operations), with
+    ``cbam-plain`` (the same CBAM without ``accelerate``: the plain formula), with
     ``with_pytorch_fused`` ``cbam-pytorch`` (``accelerate(loops=False)``: the fused step without numba's
     loops; NCHW float32 only, elsewhere it is ``cbam``'s path anyway), and with ``with_se`` ``se``
     (SE blocks in the same slots, for lesson 06's comparison). Keys ending in ``compile_s`` hold
@@ -177,8 +177,8 @@ def _overhead_main(argv: list[str]) -> int:
     if device.type == "cpu":
         print(_allocator_line(kept))
     print("machine: " + machine_line(full=True))
-    diff = seed_output_difference()
-    print(f"outputs equal the seed's CBAM_CNN: max |difference| {diff:.1e} "
+    diff = day50_output_difference()
+    print(f"outputs equal the Day 50 lesson's CBAM_CNN: max |difference| {diff:.1e} "
           f"({'ok' if diff <= 1e-5 else 'NOT EQUAL'}, tolerance 1e-5)")
     configs = [("eager NCHW", False, False, False)]
     if args.channels_last:
@@ -188,7 +188,7 @@ def _overhead_main(argv: list[str]) -> int:
     if args.compile:
         configs.append(("torch.compile NCHW", False, True, False))
     print(f"{'config':<22}{'width':>6}{'none ms':>10}{'cbam ms':>10}{'overhead':>10}"
-          f"{'seed-ops ms':>13}{'seed-ops overhead':>19}" + (f"{'se ms':>9}{'se overhead':>13}" if args.se else "")
+          f"{'plain ms':>13}{'plain overhead':>19}" + (f"{'se ms':>9}{'se overhead':>13}" if args.se else "")
           + (f"{'pytorch-fused ms':>18}{'overhead':>10}" if args.pytorch_fused else ""))
     headline = None
     for label, cl, comp, amp in configs:
@@ -269,7 +269,7 @@ def _loop_main(argv: list[str]) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# pipeline: the seed's training pipeline against the course's
+# pipeline: the Day 50 lesson's training pipeline against the course's
 
 
 class _PILDataset(torch.utils.data.Dataset):
@@ -289,7 +289,7 @@ class _PILDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def _seed_transform():
+def _day50_transform():
     import torchvision.transforms as transforms
 
     return transforms.Compose([
@@ -309,14 +309,14 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
                      batch: int = 128, width: int = 64, workers: int = 2, channels_last: bool = True,
                      bf16: bool = False, seed: int = 0,
                      log: Callable[[str], None] | None = print) -> dict[str, float]:
-    """Images per second of the seed's pipeline and the course's, ``steps`` training steps each.
+    """Images per second of the Day 50 lesson's pipeline and the course's, ``steps`` training steps each.
 
-    All train the same network (the seed's CBAM_CNN at ``width``; the course's AttentionCNN
-    loads the same initial weights) with the seed's optimizer (Adam 1e-3, weight decay 1e-4) on
+    All train the same network (the Day 50 lesson's CBAM_CNN at ``width``; the course's AttentionCNN
+    loads the same initial weights) with the Day 50 lesson's optimizer (Adam 1e-3, weight decay 1e-4) on
     the same data with the same augmentation distribution (random crop 32 with zero padding 4,
-    horizontal flip with p=0.5, the seed's normalisation).
+    horizontal flip with p=0.5, the Day 50 lesson's normalisation).
 
-    - ``seed``: PIL transforms per image in a DataLoader with ``workers`` processes, the seed's
+    - ``day50``: PIL transforms per image in a DataLoader with ``workers`` processes, that lesson's
       modules, float32;
     - ``course``: the course's BatchLoader (uint8 images in memory, augmented a batch at a time,
       no workers) and AttentionCNN with the fused CBAM, float32; with ``channels_last`` model
@@ -325,23 +325,23 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
       profile trains where the CPU has native bfloat16 (the same operations, less precision).
 
     They run in turns of ``chunk`` steps, after a short warm-up each. Each turn starts a fresh
-    iterator (as an epoch does), so the seed's workers cannot prepare batches while another
-    pipeline is being timed; the seed pays its workers' start-up once per turn instead of once
+    iterator (as an epoch does), so the Day 50 pipeline's workers cannot prepare batches while another
+    pipeline is being timed; it pays its workers' start-up once per turn instead of once
     per epoch (about 1% at the defaults). Returns images per second by name.
     """
     torch.manual_seed(seed)
-    seed_model = SeedCBAM_CNN(num_classes=10, width=width)
+    day50_model = Day50CNN(num_classes=10, width=width)
     criterion = nn.CrossEntropyLoss()
-    dataset = _PILDataset(images, labels, _seed_transform())
+    dataset = _PILDataset(images, labels, _day50_transform())
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
                                          drop_last=True)
     data = ImageSet(images, labels, description="benchmark images")
-    pipelines = {"seed": (seed_model, lambda: iter(loader), False)}
+    pipelines = {"day50": (day50_model, lambda: iter(loader), False)}
     for name, use_amp in (("course", False), ("course-bf16", True)):
         if use_amp and not bf16:
             continue
         model = accelerate(AttentionCNN(num_classes=10, attention="cbam", width=width), keep_memory=False)
-        model.load_state_dict(seed_model.state_dict())
+        model.load_state_dict(day50_model.state_dict())
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         course_loader = BatchLoader(data, batch_size=batch, shuffle=True, augment=True, drop_last=True,
@@ -376,7 +376,7 @@ def measure_pipeline(images: torch.Tensor, labels: torch.Tensor, steps: int = 60
             seconds[name] += time.perf_counter() - t0
             done[name] += n
         if log:
-            log(f"  {done['seed']:>4} steps: " + ", ".join(
+            log(f"  {done['day50']:>4} steps: " + ", ".join(
                 f"{name} {done[name] * batch / seconds[name]:.1f} img/s" for name in pipelines))
     return {name: steps * batch / seconds[name] for name in pipelines}
 
@@ -391,13 +391,13 @@ def _load_images(data_dir: str | None, n: int, seed: int) -> tuple[torch.Tensor,
 
 def _pipeline_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m cbam_course bench pipeline",
-                                description="Train the seed's model with the seed's pipeline and the course's, "
+                                description="Train the Day 50 lesson's model with its pipeline and the course's, "
                                             "interleaved; print images per second and the speedup.")
     p.add_argument("--steps", type=_positive_int, default=60, help="timed training steps per pipeline (default 60)")
     p.add_argument("--chunk", type=_positive_int, default=20, help="steps per turn (default 20)")
-    p.add_argument("--batch", type=_positive_int, default=128, help="batch size (default 128, the seed's)")
-    p.add_argument("--width", type=_positive_int, default=64, help="first-block width (default 64, the seed's)")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the seed's pipeline (default 2)")
+    p.add_argument("--batch", type=_positive_int, default=128, help="batch size (default 128, the Day 50 lesson's)")
+    p.add_argument("--width", type=_positive_int, default=64, help="first-block width (default 64, the Day 50 lesson's)")
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the Day 50 lesson's pipeline (default 2)")
     p.add_argument("--data", default=None, help="CIFAR-10 folder (default: the generated stand-in)")
     p.add_argument("--n-images", type=_positive_int, default=5000, help="stand-in size (default 5000)")
     p.add_argument("--channels-last", choices=("on", "off"), default="on",
@@ -410,11 +410,11 @@ def _pipeline_main(argv: list[str]) -> int:
     if args.width < 16:
         p.error("--width must be at least 16 (CBAM's ratio)")
     images, labels, description = _load_images(args.data, args.n_images, args.seed)
-    print(f"Pipeline: the seed's CBAM_CNN (width {args.width}), batch {args.batch}, Adam 1e-3; "
+    print(f"Pipeline: the Day 50 lesson's CBAM_CNN (width {args.width}), batch {args.batch}, Adam 1e-3; "
           f"{args.steps} timed steps each, in turns of {args.chunk}")
     print(f"data: {description} ({len(labels)} images, held in memory by both pipelines)")
-    print("seed:   torchvision PIL transforms (RandomCrop 32 pad 4, flip, ToTensor, Normalize), "
-          f"DataLoader with {args.workers} workers, the seed's modules")
+    print("day50:  torchvision PIL transforms (RandomCrop 32 pad 4, flip, ToTensor, Normalize), "
+          f"DataLoader with {args.workers} workers, that lesson's modules")
     bf16 = cpu_has_native_bfloat16() if args.amp == "auto" else args.amp == "on"
     print("course: BatchLoader (batched crop/flip/normalise on uint8 tensors, no workers), AttentionCNN "
           f"with the fused CBAM, channels_last {args.channels_last}; float32"
@@ -423,13 +423,13 @@ def _pipeline_main(argv: list[str]) -> int:
     r = measure_pipeline(images, labels, steps=args.steps, chunk=args.chunk, batch=args.batch,
                          width=args.width, workers=args.workers, channels_last=args.channels_last == "on",
                          bf16=bf16, seed=args.seed)
-    print(f"seed pipeline:               {r['seed']:8.1f} images/s")
-    print(f"course pipeline, float32:    {r['course']:8.1f} images/s  ({r['course'] / r['seed']:.2f}x the seed's)")
+    print(f"day50 pipeline:              {r['day50']:8.1f} images/s")
+    print(f"course pipeline, float32:    {r['course']:8.1f} images/s  ({r['course'] / r['day50']:.2f}x the Day 50 lesson's)")
     if "course-bf16" in r:
         print(f"course pipeline, bfloat16:   {r['course-bf16']:8.1f} images/s  "
-              f"({r['course-bf16'] / r['seed']:.2f}x the seed's; the laptop profile's set-up)")
+              f"({r['course-bf16'] / r['day50']:.2f}x the Day 50 lesson's; the laptop profile's set-up)")
     best = r.get("course-bf16", r["course"])
-    print(f"speedup: {best / r['seed']:.2f}x")
+    print(f"speedup: {best / r['day50']:.2f}x")
     return 0
 
 

@@ -1,12 +1,17 @@
-"""Two facts about the CPU a training run needs: whether bfloat16 is native, and what the C
-library's allocator does with memory a step frees."""
+"""Facts about the machine: whether bfloat16 is native and what the C library's allocator does
+with memory a step frees (a training run needs both), and the one description of the machine
+that benchmarks, stored runs and run times record."""
 from __future__ import annotations
 
 import ctypes
+import datetime as _dt
 import os
+import platform
 import sys
 
-__all__ = ["cpu_has_native_bfloat16", "keep_freed_memory"]
+import torch
+
+__all__ = ["cpu_has_native_bfloat16", "keep_freed_memory", "machine", "machine_line"]
 
 
 def cpu_has_native_bfloat16() -> bool:
@@ -57,3 +62,36 @@ def keep_freed_memory(limit_mib: int = 1024) -> bool:
     # Setting one threshold switches off glibc's own adjustment of both, so set both: blocks
     # under 32 MiB (glibc's largest) come from the heap, and the heap shrinks only past the limit.
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, int(limit_mib) << 20))
+
+
+def machine(load: bool = False) -> dict[str, str]:
+    """Where a number was measured, as ``{"cpu", "cores", "threads", "kernels", "gpu", "torch",
+    "python", "platform", "host", "date"}`` (plus ``"load"``, the load averages, with ``load``):
+    the one description of this machine that benchmarks, stored runs and run times record."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    kernels = str(torch.backends.cpu.get_cpu_capability())  # AVX2 under ATEN_CPU_CAPABILITY=avx2
+    kernels += "".join(f", {k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "NUMBA_CPU_NAME") if os.environ.get(k))
+    found = {"cpu": cpu, "cores": str(cores), "threads": str(torch.get_num_threads()), "kernels": kernels,
+             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU",
+             "torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+             "host": platform.node(), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if load:
+        found["load"] = " ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return found
+
+
+def machine_line(found: dict[str, str] | None = None, full: bool = False) -> str:
+    """:func:`machine` in one line: "CPU, N cores" (and the GPU, if any), or with ``full`` every
+    fact a benchmark records: threads, kernels, versions, date and load."""
+    m = found or machine(load=full)
+    line = f"{m['cpu']}, {m['cores']} cores" + (f", GPU: {m['gpu']}" if m["gpu"] != "no GPU" else "")
+    if full:
+        line += (f", {m['threads']} torch threads, kernels {m['kernels']}; torch {m['torch']}, Python {m['python']}; "
+                 f"{m['date']}" + (f"; load average {m['load']}" if "load" in m else ""))
+    return line

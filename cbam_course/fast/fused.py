@@ -15,9 +15,9 @@ of torch's reductions need the workarounds below.
 What is left: on this path a CBAM step still reads or writes each (B, C, H, W) tensor 25-30
 times, which eager PyTorch cannot fuse further; see docs/performance.md for the numbers.
 
-Gradients at ties: where several values share a maximum, the seed's max-with-indices gives the
+Gradients at ties: where several values share a maximum, the Day 50 lesson's max-with-indices gives the
 gradient to one of them. So does this path for the max over positions on maps of 32x32 and
-up (not always the same one as the seed at a tie); elsewhere it splits the gradient evenly
+up (not always the same one as the Day 50 lesson's at a tie); elsewhere it splits the gradient evenly
 between them, as ``torch.amax`` does. All are valid; in AttentionCNN the tied values are ReLU
 zeros, whose gradient ReLU discards.
 

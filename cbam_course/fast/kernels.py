@@ -1,4 +1,4 @@
-"""CBAM's CPU training step as a few compiled loops (numba): the seed's maths, far fewer passes.
+"""CBAM's CPU training step as a few compiled loops (numba): the Day 50 lesson's maths, far fewer passes.
 
 Why it exists. On a CPU, CBAM's cost is memory traffic, not arithmetic: each element-wise step
 reads and writes a whole (B, C, H, W) feature map. Eager PyTorch runs every step as its own pass,
@@ -14,14 +14,14 @@ The channel-weighted features ``y = x * ca`` are never stored: each loop recompu
 samples of a batch in parallel (``numba.prange``), and each sample's sums are taken in one fixed
 order, so the loops give the same bits on any number of threads.
 
-Gradients at ties go to the first position or channel that holds the maximum, as the seed's
+Gradients at ties go to the first position or channel that holds the maximum, as the Day 50 lesson's
 max-with-indices does.
 
 ``compiled_cbam`` needs numba and takes contiguous NCHW float32 or float64 CPU tensors;
 ``FastCBAM.forward`` (``modules.py``) checks both, and that numba has a thread pool for its loops
 (``parallel_loops``), and otherwise runs ``fused.py``'s eager step. The first call
 compiles the loops (a few seconds) and caches them on disk for the next process.
-``tests/fast/test_fused.py`` (its ``fused_path`` fixture) holds this path to the seed's modules.
+``tests/fast/test_fused.py`` (its ``fused_path`` fixture) holds this path to the Day 50 lesson's modules.
 """
 from __future__ import annotations
 

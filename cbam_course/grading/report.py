@@ -6,27 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from ..train.files import atomic_write
 
 COLUMNS = ("learner", "notebook", "check", "status", "detail")
 VERDICT = {"pass": "✔ correct", "fail": "✘ not right yet", "not_done": "… not done yet",
            "error": "⚠ error", "timeout": "⏱ stopped by the time limit"}
-
-
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def csv_text(rows) -> str:
@@ -111,9 +98,9 @@ def write_all(rows, learners: list[str], out: Path, summary: dict) -> list[Path]
     """grades.csv at ``out``, grades.md beside it, feedback/<learner>.md: the paths written."""
     out = Path(out)
     table = out.with_name(out.stem + ".md") if out.suffix.lower() != ".md" else out.with_name(out.stem + "-table.md")
-    _write(out, csv_text(rows))
-    _write(table, table_text(rows, learners, summary))
+    atomic_write(out, csv_text(rows))
+    atomic_write(table, table_text(rows, learners, summary))
     folder = out.parent / "feedback"
     for learner in learners:
-        _write(folder / feedback_name(learner), feedback_text(learner, [r for r in rows if r.learner == learner]))
+        atomic_write(folder / feedback_name(learner), feedback_text(learner, [r for r in rows if r.learner == learner]))
     return [out, table, folder]

@@ -8,7 +8,7 @@ Modes (CONTRIBUTING.md, lesson 05's profile picker):
 
 - ``quick``:  ``CBAM_COURSE_QUICK=1`` (and profile "quick"): the stand-in data, a few steps; what CI runs.
 - ``laptop``: ``CBAM_COURSE_PROFILE=laptop``: real CIFAR-10, sized for a CPU in minutes.
-- ``full``:   ``CBAM_COURSE_PROFILE=full``: the seed's model and epochs, for a GPU.
+- ``full``:   ``CBAM_COURSE_PROFILE=full``: the Day 50 lesson's network (width 64), for a GPU.
 
 Real data is looked for where ``cbam_course.train.data`` looks (``$CBAM_COURSE_DATA``, else ``data/``).
 

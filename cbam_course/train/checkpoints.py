@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..files import atomic_path
+from .files import atomic_path
 from ..models import AttentionCNN
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_compatible", "model_config",
@@ -30,7 +30,7 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write ``state`` with ``torch.save`` atomically (:func:`cbam_course.files.atomic_path`), so
+    """Write ``state`` with ``torch.save`` atomically (:func:`cbam_course.train.files.atomic_path`), so
     an interrupted write never leaves a half-written checkpoint behind."""
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -57,7 +57,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     """Read a checkpoint safely (``torch.load(..., weights_only=True)``); with ``model``, check
     that it fits and load its weights into it.
 
-    Accepts the course's checkpoints and plain state_dicts (such as one saved from the seed's
+    Accepts the course's checkpoints and plain state_dicts (such as one saved from the Day 50 lesson's
     model). Returns the checkpoint as a dict (``"model"``, and for the course's own also
     ``"optimizer"``, ``"history"``, ``"config"``, ...).
 

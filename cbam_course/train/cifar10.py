@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..files import atomic_path
+from .files import atomic_path
 from ..runtime import DATA_ENV
 from .data import ImageSet
 

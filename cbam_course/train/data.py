@@ -26,7 +26,7 @@ __all__ = [
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-# The seed lesson's normalisation (not the exact dataset statistics, but what the seed used).
+# The Day 50 lesson's normalisation (not the exact dataset statistics, but what that lesson used).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 
@@ -162,7 +162,7 @@ def _stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torc
 
 
 def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 images (N, 3, H, W) -> float, normalised with the seed's mean and std.
+    """uint8 images (N, 3, H, W) -> float, normalised with the Day 50 lesson's mean and std.
 
     The same numbers (to 1e-6) as torchvision's ``ToTensor()`` then ``Normalize(mean, std)``,
     computed in one fused multiply-add: ``x * 1/(255 std) - mean/std``."""
@@ -175,7 +175,7 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
 
 def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = None,
                      padding: int = 4, flip: bool = True) -> torch.Tensor:
-    """The seed's ``RandomCrop(32, padding=4)`` then ``RandomHorizontalFlip()`` on a whole batch.
+    """The Day 50 lesson's ``RandomCrop(32, padding=4)`` then ``RandomHorizontalFlip()`` on a whole batch.
 
     Pads once with zeros, then takes every image's rows with one ``gather`` and its columns
     with a second (offsets uniform in 0..2*padding, like torchvision's); a flipped image reads
@@ -199,7 +199,7 @@ def random_crop_flip(images: torch.Tensor, generator: torch.Generator | None = N
 
 def augment_batch(images: torch.Tensor, generator: torch.Generator | None = None,
                   dtype: torch.dtype = torch.float32, padding: int = 4) -> torch.Tensor:
-    """The seed's training transform on a uint8 batch: random crop with zero ``padding`` (the Day 50
+    """The Day 50 lesson's training transform on a uint8 batch: random crop with zero ``padding`` (the Day 50
     lesson's 4), flip, normalise."""
     return normalize(random_crop_flip(images, generator, padding), dtype)
 
@@ -213,7 +213,7 @@ class BatchLoader:
     """Mini-batches ``(images, labels)`` from an in-memory :class:`ImageSet`.
 
     Iterating gives one epoch: a fresh shuffle each time (from a seeded ``torch.Generator``),
-    the seed's augmentation when ``augment`` is on, normalised float images on ``device``.
+    the Day 50 lesson's augmentation when ``augment`` is on, normalised float images on ``device``.
     uint8 images travel to the device and are augmented there (4x less to copy).
 
     ``state_dict()`` / ``load_state_dict()`` save the position inside an epoch, so a resumed

@@ -1,6 +1,6 @@
 """What a run did, and how it looks: the History of a run, its curves, and a live plot.
 
-``plot_curves`` is the one function that draws curves: the seed's two plots
+``plot_curves`` is the one function that draws curves: the Day 50 lesson's two plots
 (:meth:`History.plot_iterations`, :meth:`History.plot_epochs`), the live plot during training and
 the lessons' comparisons of several runs all go through it.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..files import atomic_write
+from .files import atomic_write
 
 __all__ = ["History", "LivePlot", "in_notebook", "plot_curves"]
 
@@ -127,7 +127,7 @@ class History:
 
     # -- the Day 50 lesson's two plots --
     def plot_iterations(self, ax=None, title: str = "Training loss per iteration"):
-        """The seed's first plot: the loss at every iteration. Returns the Figure."""
+        """The Day 50 lesson's first plot: the loss at every iteration. Returns the Figure."""
         ax = plot_curves({"train": self.iter_losses}, ax=ax, title=title, xlabel="Iteration", ylabel="Loss",
                          start=0)
         return ax.figure

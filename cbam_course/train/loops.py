@@ -21,7 +21,7 @@ def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     """One optimisation step on one batch; returns the batch's loss as a float.
 
     Clear the old gradients, run the model, measure the loss, backpropagate, update the
-    weights. (The model's train/eval mode is the caller's business, as in the seed's loop.)
+    weights. (The model's train/eval mode is the caller's business, as in the Day 50 lesson's loop.)
     """
     optimizer.zero_grad()
     outputs = model(images)

@@ -1,9 +1,10 @@
 """Training recipes (optimizer, schedule, loss, batch, epochs) and run profiles.
 
 Every number a recipe or profile uses sits in this file, in the ``RECIPES`` and ``PROFILES``
-tables below, so tuning means editing one obvious place.
+tables below, so tuning means editing one obvious place. The measurements behind them are in
+docs/performance.md.
 
-- ``seed``: the Day 50 lesson's recipe, unchanged: Adam (lr 1e-3, weight decay 1e-4),
+- ``day50``: the Day 50 lesson's recipe, unchanged: Adam (lr 1e-3, weight decay 1e-4),
   ReduceLROnPlateau(mode="min", factor=0.5, patience=5) stepped on the test loss after every
   epoch (it halves the rate on the 6th epoch in a row whose loss is not below the best so far by
   more than a relative 1e-4, torch's default threshold), batch 128, 50 epochs, plain cross-entropy.
@@ -14,21 +15,15 @@ tables below, so tuning means editing one obvious place.
   to almost zero), label smoothing 0.1, batch 256. One-cycle schedules reach a given accuracy
   in far fewer epochs than a plateau schedule (Smith & Topin 2019, "Super-convergence");
   label smoothing (Szegedy et al. 2016) regularises short runs cheaply. It holds out 10% of the
-  training images (5,000 of CIFAR-10's 50,000) as a validation set for the curves, and tests once. Measured here (JPEG
-  copy of CIFAR-10, width 32, no attention, same 300 s wall budget, shared 2-core CPU): fast
-  53.4% vs seed 50.9% test accuracy. Its numbers are to be tuned on measurements: change them
-  here only.
-- ``laptop``: ``fast`` in the seed's batches of 128, for the CPU. There a batch of 128 trains
-  faster per image than one of 256, and the few passes a laptop affords in ten minutes get
-  twice the steps: on 2 AVX2 cores in float32, 6.9 passes and 80.5% against 5.5 passes and
-  77.0% (docs/performance.md, section 3b, which has the ablation behind it).
+  training images (5,000 of CIFAR-10's 50,000) as a validation set for the curves, and tests once.
+- ``fast128``: ``fast`` in batches of 128 (the Day 50 lesson's size), for the CPU, where a batch
+  of 128 trains faster per image than one of 256 and the few passes a laptop affords get twice
+  the steps.
 
-A profile says how big a run is: ``quick`` (the stand-in, seconds), ``laptop`` (real CIFAR-10
-on a CPU in about ten minutes at a smaller width), ``full`` (the Day 50 lesson's model with the
-fast recipe for 20 epochs, for a GPU: on an H100, in the Trainer's CUDA set-up, one run of it matched
-one run of all 50 epochs of the Day 50 lesson's recipe, 87.85% against 87.88% on the JPEG copy of
-CIFAR-10, in a fifth of the time; ``recipe="seed", epochs=50`` trains the lesson's way). ``get_profile()`` picks one from quick mode or
-``$CBAM_COURSE_PROFILE``, else quick.
+A profile says how big a run is: ``quick`` (the stand-in, seconds), ``laptop`` (real CIFAR-10 on a
+CPU in about ten minutes at a smaller width, recipe ``fast128``), ``full`` (the Day 50 lesson's
+network with the fast recipe for 20 epochs, for a GPU; ``recipe="day50", epochs=50`` trains the
+lesson's way). ``get_profile()`` picks one from quick mode or ``$CBAM_COURSE_PROFILE``, else quick.
 """
 from __future__ import annotations
 
@@ -147,18 +142,18 @@ class Recipe:
 
 # ---- the recipes: every number in one place ---------------------------------------------------
 RECIPES: dict[str, Recipe] = {
-    "seed": Recipe(name="seed", optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule="plateau",
+    "day50": Recipe(name="day50", optimizer="adam", lr=1e-3, weight_decay=1e-4, schedule="plateau",
                    plateau_factor=0.5, plateau_patience=5, label_smoothing=0.0,
                    batch_size=128, eval_batch_size=100, epochs=50),
     "fast": Recipe(name="fast", optimizer="sgd", lr=0.2, weight_decay=5e-4, momentum=0.9, nesterov=True,
                    schedule="onecycle", pct_start=0.25, div_factor=25.0, final_div_factor=1e4,
                    label_smoothing=0.1, holdout=0.1, batch_size=256, eval_batch_size=500, epochs=15),
 }
-RECIPES["laptop"] = replace(RECIPES["fast"], name="laptop", batch_size=128)
+RECIPES["fast128"] = replace(RECIPES["fast"], name="fast128", batch_size=128)
 
 
 def get_recipe(name: str | Recipe, **overrides) -> Recipe:
-    """The recipe called ``name`` ("seed", "fast" or "laptop"), with any field overridden."""
+    """The recipe called ``name`` ("day50", "fast" or "fast128"), with any field overridden."""
     if isinstance(name, Recipe):
         return replace(name, **overrides) if overrides else name
     if name not in RECIPES:
@@ -221,7 +216,7 @@ PROFILES: dict[str, Profile] = {
                      expected_time="seconds per run (30 steps at width 16)",
                      expected_accuracy="whatever the stand-in gives, which says nothing about CIFAR-10",
                      description="The generated stand-in and a few steps: checks that everything runs."),
-    "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="laptop", epochs=30,
+    "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast128", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True, tune_setup=True, tta=True,
                       expected_time="10 minutes wall (the time budget decides how many epochs)",
                       expected_accuracy="80.5-80.8% (81.4-81.5% with flip TTA) on 2 cores running AVX2 kernels in float32, as most laptops do (two runs, an Intel Xeon capped to AVX2; a slower laptop fits fewer passes); 84.3% (85.0%) on the same 2 cores with AVX-512 and native bfloat16 (one run); JPEG copy of CIFAR-10, docs/performance.md, section 3b",
@@ -229,7 +224,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(name="full", data="cifar10", width=64, recipe="fast", epochs=20, device="cuda", tta=True,
                     expected_time="about 1 minute on an H100 GPU (50 s there, loading and evaluation included)",
                     expected_accuracy="87.85% (88.73% with flip TTA) on the JPEG copy of CIFAR-10, one run on an H100 (bfloat16 autocast, channels_last); in the same set-up one run of the Day 50 lesson's own recipe reached 87.88% after its 50 epochs, in 4.4 minutes. That run differs from the lesson's 91.11% in more than the data (precision, memory layout, torch, data pipeline, random seed), so it is no measure of what the JPEG copy costs (docs/performance.md, section 4)",
-                    description="The seed's network (width 64) with the fast recipe, 20 epochs: for a GPU."),
+                    description="The Day 50 lesson's network (width 64) with the fast recipe, 20 epochs: for a GPU."),
 }
 
 

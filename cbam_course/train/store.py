@@ -35,9 +35,10 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_write
+from .files import atomic_write
 from ..models import AttentionCNN
-from ..runtime import RUNS_ENV, get_device, machine
+from ..fast.cpu import machine
+from ..runtime import RUNS_ENV, get_device
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, check_compatible, load_checkpoint
 from .data import ImageSet
 from .history import History

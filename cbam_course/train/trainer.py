@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..files import atomic_write
+from .files import atomic_write
 from ..runtime import get_device
 from .budget import TimeBudget
 from .checkpoints import (CHECKPOINT_FORMAT, CheckpointError, check_compatible, load_checkpoint, model_config,
@@ -59,7 +59,7 @@ class Trainer:
     Args:
         model: the network (moved to ``device``).
         train_data, test_data: :class:`~cbam_course.train.data.ImageSet` s.
-        recipe: a Recipe or its name ("seed", "fast", "laptop").
+        recipe: a Recipe or its name ("day50", "fast", "fast128").
         device: default: the best at hand (:func:`~cbam_course.get_device`).
         seed: seeds the shuffle, the augmentation and dropout; a CPU run repeats exactly.
         checkpoint_path: where a checkpoint is written after every epoch (and on interrupt).

@@ -1,4 +1,4 @@
-"""FastCBAM's CPU step (``accelerate``) is the seed's maths: same outputs, same gradients.
+"""FastCBAM's CPU step (``accelerate``) is the Day 50 lesson's maths: same outputs, same gradients.
 
 It has two forms: numba's compiled loops (kernels.py) for contiguous float32/float64 inputs, and
 the PyTorch step (fused.py) for the rest and where numba is missing. Tests that take the
@@ -13,9 +13,9 @@ import torch
 
 import cbam_course as cc
 import cbam_course.fast.modules as modules
-from cbam_course import seed
+from cbam_course import day50
 from cbam_course.fast import accelerate
-from seed_checks import assert_training_step_matches_the_seed
+from day50_checks import assert_training_step_matches_day50
 from fast_helpers import accelerated_copy, assert_same_outputs_and_gradients, count_calls, grads
 
 
@@ -26,20 +26,20 @@ from fast_helpers import accelerated_copy, assert_same_outputs_and_gradients, co
     (32, 8, 7, (2, 32, 48, 32), torch.float32),
 ])
 def test_fused_cbam_matches_seed(channels, ratio, kernel, shape, dtype, fused_path):
-    _check_matches_seed(fused_path, channels, ratio, kernel, shape, dtype, channels_last=False)
+    _check_matches_day50(fused_path, channels, ratio, kernel, shape, dtype, channels_last=False)
 
 
 def test_fused_cbam_matches_seed_in_channels_last(monkeypatch):
     """channels_last inputs take the PyTorch step (with the loops on), and the output keeps their layout."""
     ran = count_calls(monkeypatch, modules, "fused_cbam")
     fast = lambda m: accelerate(m, keep_memory=False)  # noqa: E731
-    _check_matches_seed(fast, 32, 8, 5, (2, 32, 16, 16), torch.float32, channels_last=True)
+    _check_matches_day50(fast, 32, 8, 5, (2, 32, 16, 16), torch.float32, channels_last=True)
     assert ran
 
 
-def _check_matches_seed(fast, channels, ratio, kernel, shape, dtype, channels_last):
+def _check_matches_day50(fast, channels, ratio, kernel, shape, dtype, channels_last):
     torch.manual_seed(0)
-    theirs = seed.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
+    theirs = day50.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
     ours = cc.CBAM(channels, ratio=ratio, kernel_size=kernel).to(dtype)
     ours.load_state_dict(theirs.state_dict())
     ours = fast(ours)
@@ -61,9 +61,9 @@ def _check_matches_seed(fast, channels, ratio, kernel, shape, dtype, channels_la
 def test_fused_workspace_survives_interleaved_passes(fused_path):
     """The PyTorch fused step reuses its scratch memory between steps. Two forward passes before
     one backward (gradient accumulation), a backward run twice (retain_graph) and a forward in
-    between must all still give the seed's gradients, on both paths."""
+    between must all still give the Day 50 lesson's gradients, on both paths."""
     torch.manual_seed(0)
-    theirs = seed.CBAM(32, ratio=8)
+    theirs = day50.CBAM(32, ratio=8)
     ours = cc.CBAM(32, ratio=8)
     ours.load_state_dict(theirs.state_dict())
     ours = fused_path(ours)
@@ -133,9 +133,9 @@ def test_fused_cbam_keeps_the_input_checks():
         m(torch.randn(16, 4, 4))
 
 
-def test_training_step_gradients_match_the_seed_cnn(fused_path):
-    """A whole training step (train mode, dropout, BatchNorm, ReLU zeros) gives the seed's gradients."""
-    assert_training_step_matches_the_seed(fused_path(cc.AttentionCNN(attention="cbam", width=64)))
+def test_training_step_gradients_match_the_day50_cnn(fused_path):
+    """A whole training step (train mode, dropout, BatchNorm, ReLU zeros) gives the Day 50 lesson's gradients."""
+    assert_training_step_matches_day50(fused_path(cc.AttentionCNN(attention="cbam", width=64)))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -249,7 +249,7 @@ def test_spectral_conv_is_conv2d(kernel, size):
 
 def test_indexed_max_over_positions_is_adaptive_max_pool():
     """On large maps the fused path finds the spatial maximum's position in two small steps;
-    without ties it is the position the seed's AdaptiveMaxPool2d picks."""
+    without ties it is the position the Day 50 lesson's AdaptiveMaxPool2d picks."""
     from cbam_course.fast.fused import _amax_positions_indexed
 
     torch.manual_seed(0)
@@ -262,10 +262,10 @@ def test_indexed_max_over_positions_is_adaptive_max_pool():
 
 def test_fused_gradient_of_a_tied_spatial_max_goes_to_one_position(fused_path):
     """A map whose maximum appears twice: on a 32x32 map the max-pool's gradient goes whole to
-    one of the two positions, as in the seed (split in half, both would be off by half of it).
+    one of the two positions, as in the Day 50 lesson (split in half, both would be off by half of it).
     Here both pick the first; at other ties the two may pick different ones."""
     torch.manual_seed(0)
-    theirs = seed.CBAM(16, ratio=4).double()
+    theirs = day50.CBAM(16, ratio=4).double()
     ours = cc.CBAM(16, ratio=4).double()
     ours.load_state_dict(theirs.state_dict())
     ours = fused_path(ours)

@@ -1,26 +1,26 @@
 """numba's compiled loops (cbam_course/fast/kernels.py): what only they do. All need numba
 (``pip install -e .[fast]``); where it is missing these tests fail with that message
-(conftest.py). The loops' agreement with the seed runs in test_fused.py (``fused_path``)."""
+(conftest.py). The loops' agreement with the Day 50 lesson runs in test_fused.py (``fused_path``)."""
 import pytest
 import torch
 
 import cbam_course as cc
 import cbam_course.fast.modules as modules
-from cbam_course import seed
+from cbam_course import day50
 from cbam_course.fast import accelerate
 from fast_helpers import assert_same_outputs_and_gradients, count_calls
 
 pytestmark = pytest.mark.numba
 
 
-def test_compiled_gradient_of_a_tied_max_goes_where_the_seeds_goes(monkeypatch):
+def test_compiled_gradient_of_a_tied_max_goes_where_day50s_goes(monkeypatch):
     """Ties in both maxima, on a 16x16 map: the compiled loops give each gradient whole to the
-    first channel and the first position that hold the maximum, as the seed's max-with-indices."""
+    first channel and the first position that hold the maximum, as the Day 50 lesson's max-with-indices."""
     from cbam_course.fast import kernels
 
     ran = count_calls(monkeypatch, kernels, "compiled_cbam")
     torch.manual_seed(0)
-    theirs = seed.CBAM(16, ratio=4).double()
+    theirs = day50.CBAM(16, ratio=4).double()
     ours = cc.CBAM(16, ratio=4).double()
     ours.load_state_dict(theirs.state_dict())
     ours = accelerate(ours, keep_memory=False)

@@ -1,12 +1,12 @@
-"""The package's plain modules (the teaching core, cbam_course/attention.py) are the seed's:
+"""The package's plain modules (the teaching core, cbam_course/attention.py) are the Day 50 lesson's:
 same tensors, same order, same outputs, same gradients. The accelerated ones
 (cbam_course.fast.accelerate) are held to the same in tests/fast/."""
 import pytest
 import torch
 
 import cbam_course as cc
-from seed_checks import assert_training_step_matches_the_seed
-from cbam_course import seed
+from day50_checks import assert_training_step_matches_day50
+from cbam_course import day50
 
 
 def _same_params(ours, theirs):
@@ -15,17 +15,17 @@ def _same_params(ours, theirs):
     assert a == b
 
 
-@pytest.mark.parametrize("make_ours,make_seed,shape", [
-    (lambda: cc.ChannelAttention(64), lambda: seed.ChannelAttention(64), (2, 64, 9, 7)),
-    (lambda: cc.ChannelAttention(32, ratio=4), lambda: seed.ChannelAttention(32, ratio=4), (3, 32, 5, 5)),
-    (lambda: cc.SpatialAttention(), lambda: seed.SpatialAttention(), (2, 16, 12, 10)),
-    (lambda: cc.SpatialAttention(3), lambda: seed.SpatialAttention(3), (2, 8, 6, 6)),
-    (lambda: cc.CBAM(128), lambda: seed.CBAM(128), (2, 128, 8, 8)),
-    (lambda: cc.CBAM(32, ratio=8, kernel_size=5), lambda: seed.CBAM(32, ratio=8, kernel_size=5), (1, 32, 16, 16)),
+@pytest.mark.parametrize("make_ours,make_day50,shape", [
+    (lambda: cc.ChannelAttention(64), lambda: day50.ChannelAttention(64), (2, 64, 9, 7)),
+    (lambda: cc.ChannelAttention(32, ratio=4), lambda: day50.ChannelAttention(32, ratio=4), (3, 32, 5, 5)),
+    (lambda: cc.SpatialAttention(), lambda: day50.SpatialAttention(), (2, 16, 12, 10)),
+    (lambda: cc.SpatialAttention(3), lambda: day50.SpatialAttention(3), (2, 8, 6, 6)),
+    (lambda: cc.CBAM(128), lambda: day50.CBAM(128), (2, 128, 8, 8)),
+    (lambda: cc.CBAM(32, ratio=8, kernel_size=5), lambda: day50.CBAM(32, ratio=8, kernel_size=5), (1, 32, 16, 16)),
 ])
-def test_module_matches_seed(make_ours, make_seed, shape):
+def test_module_matches_seed(make_ours, make_day50, shape):
     torch.manual_seed(0)
-    theirs = make_seed()
+    theirs = make_day50()
     ours = make_ours()
     _same_params(ours, theirs)
     ours.load_state_dict(theirs.state_dict())
@@ -39,13 +39,13 @@ def test_module_matches_seed(make_ours, make_seed, shape):
     torch.testing.assert_close(xa.grad, xb.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_attention_cnn_is_the_seed_cnn():
+def test_attention_cnn_is_the_day50_cnn():
     torch.manual_seed(0)
-    theirs = seed.CBAM_CNN()
+    theirs = day50.CBAM_CNN()
     ours = cc.AttentionCNN(num_classes=10, attention="cbam", width=64)
     assert cc.count_parameters(ours) == 1_160_816 == cc.count_parameters(theirs)
     _same_params(ours, theirs)
-    ours.load_state_dict(theirs.state_dict())  # the seed's checkpoints load as they are
+    ours.load_state_dict(theirs.state_dict())  # the Day 50 lesson's checkpoints load as they are
     ours.eval(); theirs.eval()
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
@@ -54,7 +54,7 @@ def test_attention_cnn_is_the_seed_cnn():
 
 def test_the_day_50_classifier_is_dropout_then_one_linear():
     """Lesson 01's glossary says so (分类器): Dropout(0.5) and a single Linear(256, 10), no hidden layer."""
-    for model in (seed.CBAM_CNN(), cc.AttentionCNN()):
+    for model in (day50.CBAM_CNN(), cc.AttentionCNN()):
         layers = list(model.classifier)
         assert [type(m) for m in layers] == [torch.nn.Dropout, torch.nn.Linear]
         assert layers[0].p == 0.5
@@ -79,9 +79,9 @@ def test_se_block_is_hu_et_al():
     torch.testing.assert_close(se(x), x * s[:, :, None, None])
 
 
-def test_training_step_gradients_match_the_seed_cnn():
-    """A whole training step of the plain network gives the seed's gradients."""
-    assert_training_step_matches_the_seed(cc.AttentionCNN(attention="cbam", width=64))
+def test_training_step_gradients_match_the_day50_cnn():
+    """A whole training step of the plain network gives the Day 50 lesson's gradients."""
+    assert_training_step_matches_day50(cc.AttentionCNN(attention="cbam", width=64))
 
 
 def test_plain_cbam_runs_its_two_halves_as_modules():
