@@ -1,4 +1,4 @@
-"""The run store (issue 18): a run's identity, a prepared store that lessons 05 and 06 read without
+"""The run store: a run's identity, a prepared store that lessons 05 and 06 read without
 training or writing, and a clear message for every kind of damage. On the stand-in (quick profile);
 no network, no ../shared."""
 from __future__ import annotations

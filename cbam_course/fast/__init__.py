@@ -1,9 +1,9 @@
 """cbam_course.fast: the same maths, made fast for training on a CPU. Opt-in.
 
 Nothing in the lessons needs this layer to understand CBAM: ``CBAM(x)`` runs the formula in
-``attention.py``. Training is another matter. On a CPU the plain modules make a training step about
-1.2x as long as the same network without attention, for under 1% of its FLOPs, because every
-element-wise step reads and writes a whole feature map. :func:`accelerate` swaps in
+``attention.py``. Training is another matter. On a CPU the plain modules make a training step
+markedly longer than the same network's without attention, for under 1% of its FLOPs, because
+every element-wise step reads and writes a whole feature map (docs/performance.md, section 1). :func:`accelerate` swaps in
 implementations that compute the same outputs and gradients with far fewer passes over memory:
 
 - ``fused.py``: CBAM's forward and backward written out by hand in PyTorch (any CPU, also

@@ -40,11 +40,9 @@ def keep_freed_memory(limit_mib: int = 1024) -> bool:
     up to ``limit_mib`` MiB, for the next step, instead of handing it back to the system.
 
     Why: by default glibc returns freed memory at the top of its heap once more than ~32 MiB of
-    it is free, and takes it back page by page when the next step needs it again. Each page
-    taken back costs a page fault. For AttentionCNN at width 64, batch 64, one training step on
-    the CPU took back 16-110 MiB that way (4,000-28,000 faults), 3-30 ms of a ~170 ms step,
-    with or without CBAM; how much depends on where the process's memory happens to lie
-    (docs/performance.md, section 1, "Page faults").
+    it is free, and takes it back page by page when the next step needs it again; each page taken
+    back costs a page fault, a few percent of a CPU training step (docs/performance.md, section 1,
+    "Page faults", has the measurements).
 
     The setting holds for the whole process and cannot be undone; the price is that the process
     keeps its peak memory (plus at most ``limit_mib``) until it exits. ``accelerate`` calls this for a

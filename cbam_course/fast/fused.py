@@ -1,11 +1,12 @@
 """The fused CBAM step: the same maths as ChannelAttention then SpatialAttention, made cheap.
 
-Why it exists. CBAM adds under 1% of the network's FLOPs, yet the plain modules in attention.py made a
-CPU training step about 1.4x as long: each of their ~10 element-wise operations reads and
-writes a whole (B, C, H, W) tensor, autograd adds as many again on the way back (zero-filled
-buffers for the max-pool gradients, materialised mean gradients), ``torch.max(dim=...)``
-with indices is ~30x slower than ``torch.amax``, and the 7x7 convolution from 2 channels to 1
-is slow in oneDNN, which is built for many channels. Here forward and backward are written
+Why it exists. CBAM adds under 1% of the network's FLOPs, yet the plain modules in attention.py make
+a CPU training step markedly longer: each of their ~10 element-wise operations reads and writes a
+whole (B, C, H, W) tensor, autograd adds as many again on the way back (zero-filled buffers for
+the max-pool gradients, materialised mean gradients), ``torch.max(dim=...)`` with indices is far
+slower than ``torch.amax``, and the 7x7 convolution from 2 channels to 1 is slow in oneDNN, which
+is built for many channels (docs/performance.md, "Why the fused step is written as it is", has the
+measurements behind each choice below). Here forward and backward are written
 out by hand: every big tensor is touched a few times, the maxima come from ``amax``, and the
 small convolution is a product of spectra (FFT). A per-module
 :class:`Workspace` keeps the step's private big tensors from one training step to the next,
@@ -48,8 +49,8 @@ def fused_cbam(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, conv_w: torc
 
 
 # Reductions over channels (dim 1) or positions (dims 2, 3) of a (B, C, H, W) tensor. torch's
-# own are fast in float32; in bfloat16 (CPU autocast) some of its CPU kernels are ~15x slower
-# than a pass over the data should be (sums and means in any layout, amax over channels or
+# own are fast in float32; in bfloat16 (CPU autocast) some of its CPU kernels are many times
+# slower than a pass over the data should be (sums and means in any layout, amax over channels or
 # positions in channels_last), so there sums become matrix products with a ones vector and
 # maxima use the pooling kernel or a halving tree.
 
@@ -94,8 +95,8 @@ def _amax(x: torch.Tensor, over_channels: bool) -> torch.Tensor:
 
 def _mul_add(t: torch.Tensor, m: torch.Tensor, a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
     """``t * m + a`` for a full-size ``t`` and broadcast ``m`` and ``a``, into ``out`` (may be
-    ``t``) or a new tensor. ``torch.addcmul(a, t, m)`` is one pass, but its CPU kernel is up to
-    7x slower when ``a`` is broadcast along the innermost dimension in memory (W in NCHW, C in
+    ``t``) or a new tensor. ``torch.addcmul(a, t, m)`` is one pass, but its CPU kernel is several
+    times slower when ``a`` is broadcast along the innermost dimension in memory (W in NCHW, C in
     channels_last); there a multiply then an in-place add is faster."""
     if out is None:
         out = torch.empty_like(t)
@@ -116,11 +117,9 @@ def _add_max_grad(total: torch.Tensor, values: torch.Tensor, maxima: torch.Tenso
 
 # Where maps have at least this many positions (32x32 and up), the max over positions comes with
 # the index of one maximum, so its backward is a scatter of one value per (sample, channel)
-# instead of a 0/1 mask, its count and a multiply-add over the whole tensor (at 32x32, batch 64,
-# 64 channels, this max's forward and backward took 1.46 ms inside a training step with the
-# mask, 0.75 ms with the index). torch's index-returning reductions are ~10x slower than
-# ``amax``, so the index is found in two small steps; on 16x16 and 8x8 maps those cost more
-# than the mask.
+# instead of a 0/1 mask, its count and a multiply-add over the whole tensor: about half the
+# time at 32x32. torch's index-returning reductions are much slower than ``amax``, so the index
+# is found in two small steps; on 16x16 and 8x8 maps those cost more than the mask.
 _INDEXED_MAX_POSITIONS = 1024
 
 
@@ -145,7 +144,7 @@ def _sum_of_products(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) ->
     Multiply-then-sum writes the product and reads it back. For NCHW float tensors batch norm's
     backward does the same sum in one pass over ``a`` and ``b``: make every (sample, channel) pair
     a channel of its own, with mean 0 and variance 1, and its weight gradient is exactly
-    ``sum(a * b)`` over the positions (0.68 ms against 0.32 ms at batch 64, 64 channels, 32x32)."""
+    ``sum(a * b)`` over the positions, in about half the time."""
     n, c, h, w = a.shape
     if a.dtype in (torch.float32, torch.float64) and a.is_contiguous() and b.is_contiguous():
         zeros, ones = a.new_zeros(n * c), a.new_ones(n * c)
@@ -156,8 +155,8 @@ def _sum_of_products(a: torch.Tensor, b: torch.Tensor, scratch: torch.Tensor) ->
 
 
 # The spatial attention's k x k convolution from 2 channels to 1, through the FFT. oneDNN's
-# kernels are built for many channels; with 2 in and 1 out, its forward and backward took about
-# 1.6 ms at 32x32 (batch 64) where the FFT form takes 0.7 ms. The convolution theorem makes a
+# kernels are built for many channels; with 2 in and 1 out, the FFT form takes about half their
+# time at 32x32. The convolution theorem makes a
 # convolution a product of spectra. The FFT's convolution is circular: what falls off one edge
 # comes back at the other. Zero-padding each map to at least H + k // 2 (and the kernel's k)
 # keeps the wrapped-around part out of the H x W window that ``F.conv2d(s, w, padding=k // 2)``

@@ -183,9 +183,9 @@ def _fill_in_parallel(a):
 
 def parallel_loops() -> bool:
     """True when numba runs parallel loops on a thread pool that stays awake between them
-    (OpenMP or TBB). Its fallback, ``workqueue``, wakes its threads for every loop: on this
-    course's 2-core machine that made CBAM's training step slower than the PyTorch fused step
-    (1.15x against 1.10x), so ``CBAM`` uses the compiled loops only where this is True."""
+    (OpenMP or TBB). Its fallback, ``workqueue``, wakes its threads for every loop, which made CBAM's
+    training step slower than the PyTorch fused step (docs/performance.md), so ``CBAM`` uses the
+    compiled loops only where this is True."""
     _fill_in_parallel(np.zeros(2))  # the first parallel call makes numba pick its threading layer
     return numba.threading_layer() in ("omp", "tbb")
 

@@ -18,30 +18,13 @@ and the run comes back with an error that says so. nbclient's per-cell timeout a
 On Linux a memory limit (``RLIMIT_DATA``: the memory the kernel's code allocates, not the libraries
 it maps) can be set on the kernel.
 
-Why a run could sit idle for hours, and what stops it. ``make html MODE=laptop`` once sat 15
-minutes on lesson 03 with the kernel idle and nbclient waiting for a reply (and, before the
-runner used IPC sockets, 600 s on lesson 02 over TCP). Lessons 02 and 03 are the two that show an
-ipywidgets ``interact``. nbclient mimics the front end of the interact's Output widget
-(``nbclient.output_widget.OutputWidget``): when the widget's function clears its output, the mimic
-sends a ``comm_msg`` to the kernel on the *shell* socket, from the task that reads IOPub, while the
-task waiting for the cell's ``execute_reply`` is parked in a poll of that same zmq.asyncio socket.
-A zmq socket's file descriptor is edge-triggered (libzmq, ZMQ_FD: after a send "the socket may
-become readable ... without triggering a read event on the file descriptor"): the send can use up
-the wake-up meant for the reply, and the reply, already delivered, then sits unread in the client's
-socket until the poll times out, which is the cell timeout (3 hours in laptop mode, never in full
-mode), when pyzmq looks at the socket once more and finds it. The kernel has answered and is idle;
-the client waits: what was seen. Neither TCP nor IPC was the cause. Reproduced on 2 cores with four
-runs at once of a notebook of 30 ``interact`` cells (cell timeout 30 s): 6 of 960 interact cells
-took exactly 30.0 s; with the mimic's send removed, none of 840 did.
-
-The fixes: the Output widget's messages go out on a second shell connection that nobody polls
-(:class:`_OutputWidget`), so no send touches the socket a reply is awaited on; every wait for a
-reply or an output polls in slices of a second (:func:`_sliced`), so a wake-up lost for any other
-reason costs a second, not the cell timeout; and the whole-notebook limit ends any run that still
-overstays, with a message that names the cell that was running. The kernel is killed rather than
-asked to shut down once the run is over (``shutdown_kernel="immediate"``): ipykernel 7's graceful
-shutdown sometimes deadlocks its control thread on a flush from the IOPub thread it has already
-stopped, and jupyter_client then waits 2.5 s before it sends SIGTERM (seen in about 1 run in 10).
+What keeps a run from hanging: the Output widget's messages (nbclient's mimic of an ipywidgets
+``interact``) go out on a second shell connection that nobody polls (:class:`_OutputWidget`), so
+no send touches the socket a reply is awaited on; every wait for a reply or an output polls in
+slices of a second (:func:`_sliced`); the whole-notebook limit ends any run that still overstays,
+naming the cell that was running; and the kernel is killed, not asked to shut down, once the run
+is over (``shutdown_kernel="immediate"``). docs/performance.md, "Notebook runs that hung", has the
+cause behind each of these.
 """
 from __future__ import annotations
 
