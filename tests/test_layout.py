@@ -208,3 +208,22 @@ def test_attention_py_holds_the_formulas_only():
         assert not any(word in x.lower() for x in names | imports), f"attention.py refers to {word!r}"
 
 
+
+
+def test_contributing_names_every_module_and_tool():
+    """CONTRIBUTING.md's tables are the map of the package: a module or tool missing there is a
+    module nobody can find."""
+    text = (PACKAGE.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    tables = {"core": "| core module |", "fast": "| `fast/` module |", "train": "| `train/` module |",
+              "bench": "| `bench/` module |", "grading": "| `grading/` module |"}
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        package = "core" if path.parent == PACKAGE else path.parent.name
+        table = text.split(tables[package], 1)[1].split("\n\n", 1)[0]
+        if f"| `{path.name}` |" not in table:
+            missing.append(str(path.relative_to(PACKAGE.parent)))
+    tools = text.split("| `tools/` script |", 1)[1].split("\n\n", 1)[0]
+    for path in sorted((PACKAGE.parent / "tools").iterdir()):
+        if path.suffix in {".py", ".sh"} and f"`{path.name}`" not in tools:
+            missing.append(str(path.relative_to(PACKAGE.parent)))
+    assert not missing, f"not in CONTRIBUTING.md's tables: {missing}"

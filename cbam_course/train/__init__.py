@@ -2,16 +2,22 @@
 
 Reading order:
 
-- ``data``: CIFAR-10 in memory (torchvision's download or an image folder), the generated stand-in,
-  batched augmentation, ``BatchLoader``;
-- ``loops``: ``train_step`` and ``evaluate``, the two loops lesson 05 builds;
-- ``recipes``: the Day 50 lesson's recipe and the fast one, the quick/laptop/full profiles;
+- ``data``: images in memory (``ImageSet``), the generated stand-in, batched augmentation,
+  ``BatchLoader``; ``cifar10``: CIFAR-10 from disk or the network;
+- ``loops``: ``train_step`` and ``evaluate``, the two loops lesson 05 builds (``scores`` is the one
+  evaluation loop behind ``evaluate`` and the final test);
+- ``recipes``: the Day 50 lesson's recipe (``day50``) and the course's (``fast``, ``fast128``), the
+  quick/laptop/full profiles;
 - ``history``: what a run did (``History``), ``plot_curves``, the live plot;
-- ``checkpoints``: safe, atomic checkpoints that resume exactly;
-- ``budget``: the wall-clock budget; ``trainer``: the ``Trainer`` that puts them together;
+- ``files`` and ``checkpoints``: atomic writes, and checkpoint files read safely;
+- ``budget``: the wall-clock budget; ``trainer``: the ``Trainer`` that puts them together and owns
+  its state;
 - ``run``: ``train_model``, a whole run in one call (the lessons and the command line use it);
+- ``store`` and ``prepare``: the run store (each run trained once, then loaded) and the runs the
+  lessons show;
+- ``stats``: lesson 06's tests of a difference against noise;
 - ``figures``: confusion matrices, attention on test images, comparisons of runs;
-- ``cli``: ``python -m cbam_course train``.
+- ``cli``: ``python -m cbam_course train``, the one training command line.
 """
 from .checkpoints import CheckpointError, load_checkpoint
 from .cifar10 import DataError, load_cifar10
