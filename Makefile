@@ -6,6 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+# Both cores: pytest-xdist runs the tests in two processes of one torch thread each (a test file,
+# and so each notebook, stays whole on one of them).
+PARALLEL := -n 2 --dist loadfile
+ONE_THREAD := OMP_NUM_THREADS=1
 
 # The oldest and newest Python the README admits, for `make test-pythons`. Each one can be named:
 #   make test-pythons PYTHON310=/path/to/python3.10
@@ -19,14 +23,14 @@ PYTHON313 ?=
 # without tests/.)
 UNIT_ENV  := CBAM_COURSE_QUICK=1 MPLBACKEND=Agg
 
-.PHONY: help setup lab test unit notebooks exercises clean test-fast test-pythons
+.PHONY: help setup lab test unit notebooks exercises clean test-fast pythons test-pythons
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
 	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): 3-4 min"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make test-fast  add numba (the fast extra) to .venv and run tests/fast"
-	@echo "make test-pythons  run tests/ on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y: about 6 min the first time"
+	@echo "make test-pythons  install the course on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y, and check it there"
 	@echo "make colab      stamp every notebook with its Colab badge and set-up cell"
 	@echo "make student    build dist/student/: lessons, exercises, package, no solutions"
 	@echo "make html       run the lessons and render dist/html/; MODE=laptop (default) takes about 79 min"
@@ -52,10 +56,10 @@ lab: setup
 
 # tests/browser is left out by its conftest.py unless CBAM_COURSE_BROWSER_TESTS=1 (make test-browser).
 unit: setup
-	$(UNIT_ENV) $(BIN)/python -m pytest -q -m "not numba" tests
+	$(UNIT_ENV) $(ONE_THREAD) $(BIN)/python -m pytest -q $(PARALLEL) -m "not numba" tests
 
 notebooks: setup
-	CBAM_COURSE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q $(NBVAL) notebooks exercises solutions
+	CBAM_COURSE_QUICK=1 MPLBACKEND=Agg $(ONE_THREAD) $(BIN)/python -m pytest -q $(PARALLEL) $(NBVAL) notebooks exercises solutions
 
 test: unit notebooks
 
@@ -76,13 +80,17 @@ $(FAST_STAMP): $(STAMP)
 	touch $(FAST_STAMP)
 
 test-fast: $(FAST_STAMP)
-	$(UNIT_ENV) $(BIN)/python -m pytest -q tests/fast
+	$(UNIT_ENV) $(ONE_THREAD) $(BIN)/python -m pytest -q $(PARALLEL) tests/fast
 
-# The unit tests on the oldest and newest Python the README admits, one venv each (.venv-py3.10,
-# .venv-py3.13), stamped like .venv so a second run skips the install. A missing interpreter is an
-# error (tools/find_python.sh says which one and how to name it), never a skip. `lab` comes along
-# because the unit tests read notebooks and environment.yml with what JupyterLab brings
-# (nbformat, IPython, PyYAML). Every version runs even when one fails; `PYTHONS=3.10` picks one.
+# The oldest and newest Python the README admits, one venv each (.venv-py3.10, .venv-py3.13),
+# stamped like .venv so a second run skips the install. A missing interpreter is an error
+# (tools/find_python.sh says which one and how to name it), never a skip. `make pythons` only
+# installs (CI starts it early, beside `make test`); `make test-pythons` then checks that every
+# module and tool imports there and runs the tests most likely to differ between Pythons (the
+# layout's ast reading, the environment files, the Day 50 equivalence and facts, the errors a
+# learner meets); the whole suite runs on the README's Python in `make test`. `lab` comes along
+# because those tests read notebooks and environment.yml with what JupyterLab brings. Every
+# version runs even when one fails; `PYTHONS=3.10` picks one.
 .venv-py%/.installed: pyproject.toml
 	@py=$$(bash tools/find_python.sh $* '$(PYTHON$(subst .,,$*))') || exit 1; \
 	 echo "Python $*: $$py"; \
@@ -90,12 +98,16 @@ test-fast: $(FAST_STAMP)
 	.venv-py$*/bin/python -m pip install --quiet -e '.[lab,test]'
 	touch $@
 
-test-pythons: $(foreach v,$(PYTHONS),.venv-py$(v)/.installed)
+pythons: $(foreach v,$(PYTHONS),.venv-py$(v)/.installed)
+
+test-pythons: pythons
 	@failed=; for v in $(PYTHONS); do \
 	    echo "== Python $$v: .venv-py$$v"; \
-	    $(UNIT_ENV) .venv-py$$v/bin/python -m pytest -q -m "not numba" tests || failed="$$failed $$v"; \
+	    $(UNIT_ENV) .venv-py$$v/bin/python -m pytest -q -m "not numba" tests/test_imports.py tests/test_layout.py \
+	        tests/test_environment.py tests/test_day50_equivalence.py tests/test_day50_facts.py tests/test_errors.py \
+	        || failed="$$failed $$v"; \
 	done; \
-	if [ -n "$$failed" ]; then echo "make test-pythons: unit tests failed on Python$$failed" >&2; exit 1; fi
+	if [ -n "$$failed" ]; then echo "make test-pythons: tests failed on Python$$failed" >&2; exit 1; fi
 
 # Instructor kit (docs/instructors.md). MODE=quick|laptop|full picks how hard `html` (default laptop)
 # and `runtimes` (default quick) work.

@@ -230,7 +230,7 @@ def test_a_budgeted_run_ends_its_schedule_and_final_test_inside_the_budget():
     t0 = time.perf_counter()
     h = t.fit(100, time_budget=6.0)
     wall = time.perf_counter() - t0
-    assert 0.95 * 6.0 <= wall <= 1.02 * 6.0, wall
+    assert 0.95 * 6.0 <= wall <= 1.05 * 6.0, wall
     assert h.test is not None and h.test["tta_acc"] is not None
     assert t.scheduler.progress > 0.97, t.scheduler.progress
 
