@@ -147,7 +147,7 @@ def _max(x):
 
 
 def _gate(logits: torch.Tensor) -> torch.Tensor:
-    """(B, C) logits -> (B, C, 1, 1) channel weights in (0, 1)."""
+    """(B, C) logits -> (B, C, 1, 1) channel attention in (0, 1)."""
     return torch.sigmoid(logits)[:, :, None, None]
 
 
@@ -207,8 +207,8 @@ def se_reference(x, w1, b1, w2, b2):
 # --------------------------------------------------------------------------------------------
 
 _CHANNEL_MISTAKES = [
-    ("Your module returns the attention weights, not the re-weighted features: end forward with "
-     "`return x * weights`.",
+    ("Your module returns the attention map, not the re-weighted features: end forward with "
+     "`return x * attention`.",
      lambda x, w1, w2: _gate(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2)).expand_as(x)),
     ("The output does not change when the max-pooled descriptor changes: did you use the average "
      "descriptor twice? The second branch must pool with max (e.g. x.amax(dim=(2, 3))).",
@@ -222,16 +222,16 @@ _CHANNEL_MISTAKES = [
     ("Only the max-pooled descriptor is used: add the average-pooled branch and sum the two MLP "
      "outputs before the sigmoid.",
      lambda x, w1, w2: x * _gate(_mlp(_max(x), w1, w2))),
-    ("You applied a sigmoid to each branch and then added them, so weights reach up to 2: add the "
+    ("You applied a sigmoid to each branch and then added them, so the attention reaches up to 2: add the "
      "two MLP outputs first, then apply one sigmoid: sigmoid(mlp(avg) + mlp(max)).",
      lambda x, w1, w2: x * (_gate(_mlp(_avg(x), w1, w2)) + _gate(_mlp(_max(x), w1, w2)))),
-    ("There is no gate: the MLP outputs multiply x directly, so weights can be negative or above 1. "
+    ("There is no gate: the MLP outputs multiply x directly, so the factors can be negative or above 1. "
      "Apply torch.sigmoid to mlp(avg) + mlp(max).",
      lambda x, w1, w2: x * (_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2))[:, :, None, None]),
     ("You used a softmax over the channels; CBAM gates each channel independently with a sigmoid "
-     "(weights in (0, 1) that need not sum to 1).",
+     "(values in (0, 1) that need not sum to 1).",
      lambda x, w1, w2: x * torch.softmax(_mlp(_avg(x), w1, w2) + _mlp(_max(x), w1, w2), 1)[:, :, None, None]),
-    ("You added a residual (x + x * weights); channel attention returns x * weights only.",
+    ("You added a residual (x + x * attention); channel attention returns x * attention only.",
      lambda x, w1, w2: x + channel_attention_reference(x, w1, w2)),
     ("You added the two descriptors before the MLP: mlp(avg + max). Because of the ReLU that is not "
      "the same as mlp(avg) + mlp(max): run the MLP on each descriptor, then add. (Pooling first is "
@@ -311,8 +311,8 @@ _SPATIAL_FIRST_MISTAKES = [
 ]
 
 _SE_MISTAKES = [
-    ("Your module returns the weights, not the re-weighted features: end forward with "
-     "`return x * weights`.",
+    ("Your module returns the attention map, not the re-weighted features: end forward with "
+     "`return x * attention`.",
      lambda x, w1, b1, w2, b2: _gate(_mlp(_avg(x), w1, w2, b1, b2)).expand_as(x)),
     ("You squeezed with max pooling; SE squeezes with global average pooling.",
      lambda x, w1, b1, w2, b2: x * _gate(_mlp(_max(x), w1, w2, b1, b2))),
@@ -324,7 +324,7 @@ _SE_MISTAKES = [
      lambda x, w1, b1, w2, b2: x * torch.softmax(_mlp(_avg(x), w1, w2, b1, b2), 1)[:, :, None, None]),
     ("There is no ReLU between the two fully connected layers.",
      lambda x, w1, b1, w2, b2: x * _gate(F.linear(F.linear(_avg(x), w1, b1), w2, b2))),
-    ("You added a residual (x + x * weights); SE returns x * weights only.",
+    ("You added a residual (x + x * attention); SE returns x * attention only.",
      lambda x, w1, b1, w2, b2: x + se_reference(x, w1, b1, w2, b2)),
 ]
 
@@ -497,7 +497,7 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula,
 
     A difference is diagnosed in turn by: the output's shape, whether images in a batch leak
     into each other, the table of known ``mistakes``, then ``probes`` (properties any right
-    answer has, e.g. weights in (0, 1) constant over space), then a generic message.
+    answer has, e.g. attention values in (0, 1) constant over space), then a generic message.
     """
     __tracebackhide__ = True
     y = _forward(module, built, x)
@@ -508,7 +508,7 @@ def _compare(module, name, built, x, reference, mistakes, weights_args, formula,
         b, c = x.shape[:2]
         hint = ""
         if tuple(y.shape) in {(b, c, 1, 1), (b, c), (b, 1, *x.shape[2:])}:
-            hint = " That is the shape of the attention weights: return x multiplied by them."
+            hint = " That is the shape of the attention map: return x multiplied by it."
         elif y.dim() == 4 and y.shape[:2] == x.shape[:2]:
             hint = " The height and width changed: pad the convolution with kernel_size // 2."
         raise _fail(name, f"{built}.forward(x) returned shape {tuple(y.shape)} for an input of shape "
@@ -545,7 +545,7 @@ def _scale(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _gate_probe(x, y) -> str | None:
     scale = _scale(x, y)
     if not ((scale > 0) & (scale < 1)).all():
-        return ("Your output is not x times a weight between 0 and 1 (factors from "
+        return ("Your output is not x times an attention value between 0 and 1 (factors from "
                 f"{scale.min().item():.3g} to {scale.max().item():.3g}): is the sigmoid gate missing, "
                 "or did you add x back (a residual)?")
     return None
@@ -558,12 +558,12 @@ def _one_weight_per_channel(x, y) -> str | None:
     scale = _scale(x, y).flatten(2)
     if (scale.amax(2) - scale.amin(2)).max() > 1e-4:
         return ("The factor that scales a channel differs from position to position: channel attention "
-                "gives one weight per channel, shape (B, C, 1, 1), the same at every position.")
+                "gives one value per channel, shape (B, C, 1, 1), the same at every position.")
     return None
 
 
 def _channel_probes(forward, x, y) -> str | None:
-    """Properties of channel attention: one weight per channel, from both descriptors."""
+    """Properties of channel attention: one value per channel, from both descriptors."""
     hint = _one_weight_per_channel(x, y)
     if hint:
         return hint
@@ -585,14 +585,14 @@ def _channel_probes(forward, x, y) -> str | None:
 
 
 def _spatial_probes(forward, x, y) -> str | None:
-    """Properties of spatial attention: one weight per position, shared by all channels."""
+    """Properties of spatial attention: one value per position, shared by all channels."""
     hint = _gate_probe(x, y)
     if hint:
         return hint
     scale = _scale(x, y)
     if (scale.amax(1) - scale.amin(1)).max() > 1e-4:
         return ("The factor at one position differs from channel to channel: spatial attention gives one "
-                "weight per position, shape (B, 1, H, W), shared by all channels.")
+                "value per position, shape (B, 1, H, W), shared by all channels.")
     return None
 
 
@@ -734,7 +734,7 @@ _PARALLEL_MISTAKES = [
      "course's reading of CBAM's §4.1, which this exercise asks for: "
      "x * sigmoid(channel_logits + spatial_logits), with no 1 + in front.",
      lambda x, w1, w2, wc: x * (1 + torch.sigmoid(_channel_logits(x, w1, w2) * _spatial_logits(x, wc)))),
-    ("You added the two maps after their sigmoids, so weights reach up to 2: add the logits first, "
+    ("You added the two maps after their sigmoids, so the attention reaches up to 2: add the logits first, "
      "then apply one sigmoid: x * sigmoid(channel_logits + spatial_logits).",
      lambda x, w1, w2, wc: x * (torch.sigmoid(_channel_logits(x, w1, w2)) + torch.sigmoid(_spatial_logits(x, wc)))),
     ("You averaged the two maps after their sigmoids: add the logits first, then apply one sigmoid: "
@@ -760,7 +760,7 @@ _PARALLEL_MISTAKES = [
      lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
     ("Only the spatial branch is used: add the channel branch's logits before the sigmoid.",
      lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
-    ("You added a residual (x + x * weights); the module returns x * weights only.",
+    ("You added a residual (x + x * attention); the module returns x * attention only.",
      lambda x, w1, w2, wc: x + parallel_cbam_reference(x, w1, w2, wc)),
 ]
 
@@ -986,12 +986,12 @@ _AVG_ONLY_MISTAKES = [
     ("With pooling='avg' only the max-pooled descriptor is used: 'avg' keeps the average branch and "
      "drops the max branch, not the other way round.",
      lambda x, w1, w2: x * _gate(_mlp(_max(x), w1, w2))),
-    ("With pooling='avg' your module returns the weights, not the re-weighted features: end forward "
-     "with `return x * weights`.",
+    ("With pooling='avg' your module returns the attention map, not the re-weighted features: end "
+     "forward with `return x * attention`.",
      lambda x, w1, w2: _gate(_mlp(_avg(x), w1, w2)).expand_as(x)),
     ("With pooling='avg' there is no gate: apply torch.sigmoid to mlp(avg) before scaling x.",
      lambda x, w1, w2: x * _mlp(_avg(x), w1, w2)[:, :, None, None]),
-    ("With pooling='avg' you added a residual (x + x * weights); return x * weights only.",
+    ("With pooling='avg' you added a residual (x + x * attention); return x * attention only.",
      lambda x, w1, w2: x + x * _gate(_mlp(_avg(x), w1, w2))),
 ]
 

@@ -2,7 +2,7 @@
 
 Lessons 01-04 need something real to attend to before any network is trained. matplotlib ships
 a photograph of Grace Hopper in its sample data; :func:`feature_stack` turns it into channels
-whose meaning is known (colours, brightness, edges, blur), so the attention weights can be read.
+whose meaning is known (colours, brightness, edges, blur), so the attention maps can be read.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures the lessons share: feature maps, channel weights, attention overlays, diagrams.
+"""Figures the lessons share: feature maps, channel values, attention overlays, diagrams.
 
 Conventions, so that every figure can be tested headless (``MPLBACKEND=Agg``) and reused:
 
@@ -31,7 +31,7 @@ __all__ = [
     "panel_grid",
     "show_image",
     "show_feature_stack",
-    "plot_channel_weights",
+    "plot_channel_values",
     "overlay_attention",
     "plot_data_flow",
     "plot_receptive_field",
@@ -91,7 +91,7 @@ def _image_hw3(image: torch.Tensor | np.ndarray, who: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Lessons 01-02: the photograph, its feature stack, channel descriptors and weights
+# Lessons 01-02: the photograph, its feature stack, channel descriptors and attention
 # --------------------------------------------------------------------------------------------
 
 def show_image(image: torch.Tensor | np.ndarray, ax: Axes | None = None,
@@ -148,46 +148,47 @@ def show_feature_stack(stack: torch.Tensor | np.ndarray, names: Sequence[str] | 
     return fig
 
 
-def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch.Tensor | np.ndarray],
-                         names: Sequence[str] | None = None, ax: Axes | None = None,
-                         title: str = "Channel attention weights", ylabel: str = "weight",
-                         ylim: tuple[float, float] | None = None) -> Axes:
+def plot_channel_values(values: torch.Tensor | np.ndarray | Mapping[str, torch.Tensor | np.ndarray],
+                        names: Sequence[str] | None = None, ax: Axes | None = None,
+                        title: str = "Channel attention", ylabel: str = "attention",
+                        ylim: tuple[float, float] | None = None) -> Axes:
     """A bar chart of one value per channel, labelled with the channel names.
 
-    ``weights`` is one series ``(C,)`` (also ``(1, C)`` or ``(1, C, 1, 1)``, as a module gives
-    them), or a dict ``{label: series}`` to draw several series side by side (e.g. the average-
-    and the max-pooled descriptors). ``names`` defaults to :data:`FEATURE_NAMES` for 8 channels.
+    ``values`` is one series ``(C,)`` (also ``(1, C)`` or ``(1, C, 1, 1)``, the shape of a channel
+    attention map for one image), or a dict ``{label: series}`` to draw several series side by
+    side (e.g. the average- and the max-pooled descriptors). ``names`` defaults to
+    :data:`FEATURE_NAMES` for 8 channels.
     """
-    series = dict(weights) if isinstance(weights, Mapping) else {"": weights}
+    series = dict(values) if isinstance(values, Mapping) else {"": values}
     if not series:
-        raise ValueError("plot_channel_weights got an empty dict; give at least one series.")
-    values: dict[str, np.ndarray] = {}
-    for label, w in series.items():
-        arr = _to_numpy(w)
+        raise ValueError("plot_channel_values got an empty dict; give at least one series.")
+    bars: dict[str, np.ndarray] = {}
+    for label, v in series.items():
+        arr = _to_numpy(v)
         if arr.ndim > 1 and arr.size == max(arr.shape):
             arr = arr.reshape(-1)  # (1, C), (1, C, 1, 1), (C, 1, 1) -> (C,)
         if arr.ndim != 1:
             raise ValueError(
-                f"plot_channel_weights expects one value per channel, shape (C,) or (1, C, 1, 1), "
-                f"got {tuple(_to_numpy(w).shape)}{' for ' + repr(label) if label else ''}. "
-                f"For a batch, pick one image: weights[0]."
+                f"plot_channel_values expects one value per channel, shape (C,) or (1, C, 1, 1), "
+                f"got {tuple(_to_numpy(v).shape)}{' for ' + repr(label) if label else ''}. "
+                f"For a batch, pick one image: values[0]."
             )
-        values[label] = arr
-    sizes = {a.shape[0] for a in values.values()}
+        bars[label] = arr
+    sizes = {a.shape[0] for a in bars.values()}
     if len(sizes) != 1:
-        raise ValueError(f"plot_channel_weights: the series have different lengths {sorted(sizes)}.")
+        raise ValueError(f"plot_channel_values: the series have different lengths {sorted(sizes)}.")
     c = sizes.pop()
     if names is None:
         names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [f"ch {i}" for i in range(c)]
     if len(names) != c:
-        raise ValueError(f"plot_channel_weights got {len(names)} names for {c} channels; give one name per channel.")
+        raise ValueError(f"plot_channel_values got {len(names)} names for {c} channels; give one name per channel.")
 
     own_figure = ax is None
     ax = _new_axes(ax, (max(5.0, 0.7 * c + 1.5), 3.5))
     x = np.arange(c)
-    width = 0.8 / len(values)
-    for k, (label, arr) in enumerate(values.items()):
-        offset = (k - (len(values) - 1) / 2) * width
+    width = 0.8 / len(bars)
+    for k, (label, arr) in enumerate(bars.items()):
+        offset = (k - (len(bars) - 1) / 2) * width
         ax.bar(x + offset, arr, width=width, label=label or None)
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=30, ha="right")
@@ -196,7 +197,7 @@ def plot_channel_weights(weights: torch.Tensor | np.ndarray | Mapping[str, torch
     ax.set_title(title)
     if ylim is not None:
         ax.set_ylim(*ylim)
-    if len(values) > 1 or next(iter(values)):
+    if len(bars) > 1 or next(iter(bars)):
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=9)  # outside: never hides a bar
     ax.grid(axis="y", alpha=0.3)
     if own_figure:  # leave the layout of a caller's figure alone
@@ -225,7 +226,7 @@ def overlay_attention(image: torch.Tensor | np.ndarray, attention: torch.Tensor 
         raise ValueError(
             f"overlay_attention expects an attention map of shape (H, W) or (1, H, W), got {given}. "
             f"A spatial attention map of a batch is (B, 1, H, W): pass one of them, e.g. attention[0]. "
-            f"Channel weights (C, 1, 1) are not a spatial map: plot them with plot_channel_weights."
+            f"A channel attention map (C, 1, 1) is not a spatial map: plot it with plot_channel_values."
         )
     h, w = rgb.shape[:2]
     if att.shape != (h, w):
@@ -293,7 +294,7 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
     else:
         steps += [
             (f"SE: squeeze\navg pool only\nMLP {c}->{hidden}->{c}\nsigmoid", "#9ecae1", fmap),
-            (f"x  weights\n({c}x1x1)", "#ffffff", f"{c}x1x1"),
+            (f"x  attention\n({c}x1x1)", "#ffffff", f"{c}x1x1"),
             (f"output\n{fmap}", "#dddddd", fmap),
         ]
         default_title = "SE data flow: channel attention only ('what'), no 'where'"
@@ -312,7 +313,7 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
         start, end = xs[i - 2] + 0.15, xs[i] - 0.15
         ax.plot([start, start, end], [-bh / 2, skip_y, skip_y], color="black", linewidth=1.2)
         _arrow(ax, (end, skip_y), (end, -bh / 2))
-    ax.text(xs[-1] / 2, -0.78, "lower arrows: the features that get multiplied by the weights",
+    ax.text(xs[-1] / 2, -0.78, "lower arrows: the features that get multiplied by the attention",
             ha="center", va="center", fontsize=8, color="dimgray")
     ax.set_xlim(xs[0] - bw / 2 - 0.1, xs[-1] + bw / 2 + 0.1)
     ax.set_ylim(-0.9, 0.5)

@@ -143,7 +143,7 @@ class CAWrongAxis(_CA):
 
 
 class CABatchAxis(_CA):
-    """Pools over the batch as well as space: one weight vector for the whole batch."""
+    """Pools over the batch as well as space: one attention vector for the whole batch."""
 
     def forward(self, x):
         w = torch.sigmoid(self.mlp(x.mean(dim=(0, 2, 3))) + self.mlp(x.amax(dim=(0, 2, 3))))
@@ -155,7 +155,7 @@ class CAResidual(_CA):
         return x + x * torch.sigmoid(self.mlp(self.avg(x)) + self.mlp(self.max(x)))[:, :, None, None]
 
 
-class CAReturnsWeights(_CA):
+class CAReturnsAttention(_CA):
     def forward(self, x):
         return torch.sigmoid(self.mlp(self.avg(x)) + self.mlp(self.max(x))).view(*x.shape[:2], 1, 1)
 
@@ -213,7 +213,7 @@ class CAWeightedAvgTwice(_CA):
 
 
 class CANoAvgPool(nn.Module):
-    """Forgot to pool one branch: the 1x1-conv MLP runs on every position, so weights vary over space."""
+    """Forgot to pool one branch: the 1x1-conv MLP runs on every position, so the attention varies over space."""
 
     def __init__(self, in_channels, ratio=16):
         super().__init__()
@@ -239,7 +239,7 @@ WRONG_CHANNEL = [
     (CAWrongAxis, "raised RuntimeError"),
     (CABatchAxis, "dim 0 (the batch)"),
     (CAResidual, "residual"),
-    (CAReturnsWeights, "shape of the attention weights"),
+    (CAReturnsAttention, "shape of the attention map"),
     (CARatioIgnored, "ratio was ignored"),
     (CAFixedRatio, "ratio was ignored"),
     (CASumBeforeMLP, "added the two descriptors before the MLP"),
@@ -356,7 +356,7 @@ WRONG_SPATIAL = [
     (SANoGate, "no gate"),
     (SASoftmax, "softmax"),
     (SAResidual, "residual"),
-    (SAReturnsMap, "shape of the attention weights"),
+    (SAReturnsMap, "shape of the attention map"),
     (SAWrongAxis, "raised RuntimeError"),
     (SAKernelIgnored, "kernel_size was ignored"),
     (SAReLUGate, "sigmoid gate missing"),
@@ -708,7 +708,7 @@ class SEResidual(_SE):
         return x + super().forward(x)
 
 
-class SEReturnsWeights(_SE):
+class SEReturnsAttention(_SE):
     def forward(self, x):
         return self.sigmoid(self.logits(x))
 
@@ -745,7 +745,7 @@ WRONG_SE = [
     (SENoReLU, "no ReLU"),
     (SEResidual, "residual"),
     (SETanhGate, "sigmoid gate missing"),
-    (SEReturnsWeights, "shape of the attention weights"),
+    (SEReturnsAttention, "shape of the attention map"),
     (SERatioIgnored, "ratio was ignored"),
 ]
 

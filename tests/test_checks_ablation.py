@@ -105,13 +105,13 @@ class NoGateInAvgMode(PoolingCA):
         return x * self.mlp(x.mean(dim=(2, 3)))[:, :, None, None]
 
 
-class ReturnsWeights(PoolingCA):
+class ReturnsAttention(PoolingCA):
     def forward(self, x):
         return (super().forward(x) / x).expand_as(x)
 
 
 class ScaledInAvgMode(PoolingCA):
-    """Wrong in a way no hint names: the average-only weights times 0.9."""
+    """Wrong in a way no hint names: the average-only attention times 0.9."""
 
     def forward(self, x):
         if self.use_max:
@@ -143,7 +143,7 @@ WRONG = [
     (LightChannelAttnStyle, "timm's LightChannelAttn"),
     (SeparateMLPs, "separate MLP"),
     (NoGateInAvgMode, "no gate"),
-    (ReturnsWeights, "returns the attention weights"),
+    (ReturnsAttention, "returns the attention map, not the re-weighted features"),
     (RatioIgnored, "ratio was ignored"),
     # The Day 50 lesson has no avg-only module: the message names the expected formula, not "the seed's".
     (ScaledInAvgMode, "differs from the expected channel attention without the max branch"),

@@ -30,14 +30,14 @@ def test_confusion_plot_is_row_normalised_and_labelled():
         figures.plot_confusion_matrix(np.eye(3), NAMES)
 
 
-def test_gallery_and_weights_by_class_have_titles_and_check_shapes():
+def test_gallery_and_attention_by_class_have_titles_and_check_shapes():
     fig = figures.show_attention_gallery(torch.rand(3, 3, 32, 32), torch.rand(3, 1, 8, 8), ncols=2)
     assert fig._suptitle is not None
     with pytest.raises(ValueError, match="one spatial map per image"):
         figures.show_attention_gallery(torch.rand(3, 3, 32, 32), torch.rand(2, 1, 8, 8))
     w = torch.zeros(8, 5)
     w[:, 2] = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1.0])  # channel 2 depends on the class
-    ax = figures.plot_weights_by_class(w, torch.tensor([0, 0, 1, 1, 0, 0, 1, 1]), NAMES[:2], top=2)
+    ax = figures.plot_attention_by_class(w, torch.tensor([0, 0, 1, 1, 0, 0, 1, 1]), NAMES[:2], top=2)
     assert ax.get_xticklabels()[0].get_text() == "2"
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
 

@@ -64,29 +64,29 @@ def test_feature_stack_rejects_wrong_number_of_names():
         plots.show_feature_stack(torch.rand(3, 8, 8), names=["a", "b"])
 
 
-def test_channel_weights_bars_carry_names_title_and_labels():
-    weights = torch.linspace(0.1, 0.9, 8).view(1, 8, 1, 1)  # as ChannelAttention gives them
-    ax = plots.plot_channel_weights(weights, title="weights")
-    assert ax.get_title() == "weights"
-    assert ax.get_xlabel() == "channel" and ax.get_ylabel() == "weight"
+def test_channel_values_bars_carry_names_title_and_labels():
+    attention = torch.linspace(0.1, 0.9, 8).view(1, 8, 1, 1)  # a channel attention map for one image
+    ax = plots.plot_channel_values(attention, title="attention")
+    assert ax.get_title() == "attention"
+    assert ax.get_xlabel() == "channel" and ax.get_ylabel() == "attention"
     assert [t.get_text() for t in ax.get_xticklabels()] == list(FEATURE_NAMES)
     heights = [p.get_height() for p in ax.patches]
-    np.testing.assert_allclose(heights, weights.flatten().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(heights, attention.flatten().numpy(), rtol=1e-6)
 
 
-def test_channel_weights_draws_several_series_with_a_legend():
-    ax = plots.plot_channel_weights({"average": np.zeros(3), "max": np.ones(3)},
+def test_channel_values_draws_several_series_with_a_legend():
+    ax = plots.plot_channel_values({"average": np.zeros(3), "max": np.ones(3)},
                                     names=["a", "b", "c"], ylabel="descriptor")
     assert len(ax.patches) == 6
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["average", "max"]
     assert ax.get_ylabel() == "descriptor"
 
 
-def test_channel_weights_rejects_a_batch_and_mismatched_series():
+def test_channel_values_rejects_a_batch_and_mismatched_series():
     with pytest.raises(ValueError, match="one value per channel"):
-        plots.plot_channel_weights(torch.rand(2, 8))
+        plots.plot_channel_values(torch.rand(2, 8))
     with pytest.raises(ValueError, match="different lengths"):
-        plots.plot_channel_weights({"a": np.ones(3), "b": np.ones(4)})
+        plots.plot_channel_values({"a": np.ones(3), "b": np.ones(4)})
 
 
 @pytest.mark.parametrize("shape", [(32, 40), (1, 32, 40), (1, 1, 32, 40), (8, 10), (1, 4, 5)])
@@ -123,7 +123,7 @@ def test_overlay_draws_on_given_axes(image):
 
 @pytest.mark.parametrize("attention, message", [
     (torch.rand(2, 32, 40), r"\(H, W\) or \(1, H, W\)"),
-    (torch.rand(8, 1, 1), "plot_channel_weights"),
+    (torch.rand(8, 1, 1), "plot_channel_values"),
     (torch.rand(4, 1, 32, 40), r"attention\[0\]"),
     (torch.rand(40), r"\(H, W\)"),
 ])

@@ -1,5 +1,5 @@
 """Figures of trained networks, for lessons 05 and 06: confusion matrices, attention on test
-images, channel weights by class, comparisons of runs, and a grid of sample images.
+images, channel attention by class, comparisons of runs, and a grid of sample images.
 
 (Curves of a run, one or several, are :func:`cbam_course.train.history.plot_curves`.)
 """
@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from ..plots import _new_axes, _to_numpy, overlay_attention, panel_grid
 
-__all__ = ["confusion_matrix", "plot_confusion_matrix", "show_attention_gallery", "plot_weights_by_class",
+__all__ = ["confusion_matrix", "plot_confusion_matrix", "show_attention_gallery", "plot_attention_by_class",
            "plot_budget_comparison", "plot_error_drops", "show_image_grid"]
 
 
@@ -118,33 +118,33 @@ def show_attention_gallery(images: torch.Tensor | np.ndarray, maps: torch.Tensor
     return fig
 
 
-def plot_weights_by_class(weights: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
-                          class_names: Sequence[str], ax: Axes | None = None, top: int = 32,
-                          title: str = "Channel attention weights, averaged per class") -> Axes:
-    """A heat map class x channel of the mean channel weight, for the most class-dependent channels.
+def plot_attention_by_class(attention: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
+                            class_names: Sequence[str], ax: Axes | None = None, top: int = 32,
+                            title: str = "Channel attention, averaged per class") -> Axes:
+    """A heat map class x channel of the mean channel attention, for the most class-dependent channels.
 
-    ``weights`` is ``(N, C)`` (or ``(N, C, 1, 1)``, as a module records them), ``labels`` ``(N,)``.
+    ``attention`` is ``(N, C)`` (or ``(N, C, 1, 1)``, as a module records it), ``labels`` ``(N,)``.
     The ``top`` channels whose class means vary most are shown, so the few channels that respond
     to one class stand out instead of drowning among hundreds of flat ones.
     """
-    w = _to_numpy(weights)
+    w = _to_numpy(attention)
     if w.ndim == 4 and w.shape[2:] == (1, 1):
         w = w[:, :, 0, 0]
     y = np.asarray(_to_numpy(labels), dtype=np.int64).reshape(-1)
     if w.ndim != 2 or w.shape[0] != y.size:
         raise ValueError(
-            f"plot_weights_by_class expects weights (N, C) and labels (N,), got {tuple(w.shape)} "
+            f"plot_attention_by_class expects attention (N, C) and labels (N,), got {tuple(w.shape)} "
             f"and {y.size} labels."
         )
     k = len(class_names)
     present = [c for c in range(k) if (y == c).any()]
     if not present:
-        raise ValueError("plot_weights_by_class: no label matches a class name index 0..%d." % (k - 1))
+        raise ValueError("plot_attention_by_class: no label matches a class name index 0..%d." % (k - 1))
     means = np.stack([w[y == c].mean(axis=0) for c in present])
     order = np.argsort(-means.var(axis=0))[: max(1, min(top, w.shape[1]))]
     ax = _new_axes(ax, (max(6.0, 0.22 * len(order) + 2.5), 4.0))
     im = ax.imshow(means[:, order], aspect="auto", cmap="viridis")
-    ax.figure.colorbar(im, ax=ax, label="mean channel weight")
+    ax.figure.colorbar(im, ax=ax, label="mean channel attention")
     ax.set_yticks(range(len(present)))
     ax.set_yticklabels([class_names[c] for c in present])
     ax.set_xticks(range(len(order)))
