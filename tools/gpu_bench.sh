@@ -4,20 +4,20 @@
 #   tools/gpu_bench.sh CIFAR10_JPEG_TARBALL OUT_DIR [STAGE ...]
 #
 # Needs python3 with torch, torchvision and tqdm; runs the package from this checkout (no install).
-# Stages, run in the order given (default: overhead fast10 seed-budget grid, about 12 minutes on
+# Stages, run in the order given (default: overhead fast10 day50-budget grid, about 12 minutes on
 # an H100):
 #   overhead     CBAM's overhead on the GPU
 #   fast10       the fast recipe for 10 epochs, alone (timed)
-#   seed-budget  the seed's recipe alone within a 185 s budget (timed)
+#   day50-budget  the Day 50 lesson's recipe alone within a 185 s budget (timed)
 #   grid         variants side by side (their accuracies count, their times do not: they share the GPU)
 #   profile      the full profile as shipped (fast recipe, 20 epochs), alone (timed; about 1 minute)
-#   seed50       the seed's recipe for all its 50 epochs, alone (timed; about 5 minutes): what the
-#                seed's own recipe reaches on this copy of CIFAR-10 in the Trainer's CUDA set-up
+#   day50       the Day 50 lesson's recipe for all its 50 epochs, alone (timed; about 5 minutes): what the
+#                lesson's own recipe reaches on this copy of CIFAR-10 in the Trainer's CUDA set-up
 #                (one run; it differs from the Day 50 lesson's 91.11% run in more than the data)
 # Every log is packed into OUT_DIR/logs.tar.gz; the summary goes to stdout.
 set -u
 tarball=$1; out=$2; shift 2
-stages=${*:-overhead fast10 seed-budget grid}
+stages=${*:-overhead fast10 day50-budget grid}
 has() { case " $stages " in *" $1 "*) return 0;; esac; return 1; }
 logs=$(mktemp -d)
 data=/tmp/cifar10-jpeg
@@ -44,17 +44,17 @@ LIMIT=120 bench overhead256 overhead --device cuda --widths 64,32 --batch 256 --
 pack
 fi
 
-# The full profile as shipped, and the seed's recipe to its end, each alone on the GPU.
+# The full profile as shipped, and the Day 50 lesson's recipe to its end, each alone on the GPU.
 if has profile; then LIMIT=150 bench profile full --data "$data"; pack; fi
-if has seed50; then LIMIT=420 bench seed50_all full --data "$data" --recipe seed --epochs 50; pack; fi
+if has day50; then LIMIT=420 bench day50_all full --data "$data" --recipe day50 --epochs 50; pack; fi
 
 # The fast recipe for 10 epochs, alone on the GPU (this time is reported).
 if has fast10; then LIMIT=240 bench fast10 full --data "$data" --recipe fast --epochs 10; fi
 
-# The seed's recipe, alone on the GPU, with a time budget so that it ends (and prints) in time
+# The Day 50 lesson's recipe, alone on the GPU, with a time budget so that it ends (and prints) in time
 # (about 5.4 s per epoch on an H100: 185 s covers 31 of its 50 epochs).
-if has seed-budget; then
-LIMIT=215 bench seed50 full --data "$data" --recipe seed --epochs 50 --time-budget 185
+if has day50-budget; then
+LIMIT=215 bench day50 full --data "$data" --recipe day50 --epochs 50 --time-budget 185
 pack
 fi
 

@@ -261,7 +261,7 @@ class _FusedCBAM(torch.autograd.Function):
 
     Inputs: x (B, C, H, W), the MLP weights w1 (C/r, C) and w2 (C, C/r), the conv weight
     (1, 2, k, k), and a :class:`Workspace` (or None: fresh tensors, as when no gradient is
-    needed). Outputs: the features, and (detached) the channel weights (B, C, 1, 1) and the
+    needed). Outputs: the features, and (detached) the channel attention (B, C, 1, 1) and the
     spatial map (B, 1, H, W) for ``record_attention``.
     """
 
@@ -318,7 +318,7 @@ class _FusedCBAM(torch.autograd.Function):
         # y: directly (g * sa), through the channel mean, through the channel max
         g_y = _mul_add(g, sa, g_s[:, :1] / c)  # becomes the input gradient below
         _add_max_grad(g_y, y, s[:, 1:], g_s[:, 1:], over_channels=True, scratch=scratch)
-        # y = x * ca: the channel weights, back through the sigmoid and the shared MLP
+        # y = x * ca: the channel attention, back through the sigmoid and the shared MLP
         g_ca = _sum_of_products(g_y, x, scratch)
         g_z = torch.ops.aten.sigmoid_backward(g_ca, ca.view(b, c))
         g_z2 = torch.cat([g_z, g_z])

@@ -4,7 +4,7 @@ Why it exists. On a CPU, CBAM's cost is memory traffic, not arithmetic: each ele
 reads and writes a whole (B, C, H, W) feature map. Eager PyTorch runs every step as its own pass,
 so even the hand-fused step in ``fused.py`` makes some 26 passes per training step. Here numba
 compiles plain Python loops to machine code, and one loop does several steps while the data is
-in cache. Per sample, one loop finds the channel weights (the shared MLP) and the channel mean
+in cache. Per sample, one loop finds the channel attention (the shared MLP) and the channel mean
 and max of the weighted features; another writes the output. The backward pass is two loops,
 the second of which also runs the MLP's backward for that sample. Only the pooled descriptors
 and the 7x7 convolution (by FFT, from ``fused.py``) stay in PyTorch.
@@ -51,7 +51,7 @@ def _typed(x, value):
 @_jit
 def _channel_attention_forward(x, d, w1, w2, ca, h, s):
     """For each sample b: the MLP on its descriptors ``d[b]`` (average) and ``d[B + b]`` (max)
-    gives the channel weights ``ca[b]`` (and the hidden ReLU outputs ``h``); then the channel
+    gives the channel attention ``ca[b]`` (and the hidden ReLU outputs ``h``); then the channel
     mean and max of ``x[b] * ca[b]`` go to ``s[b, 0]`` and ``s[b, 1]``."""
     batch, channels, positions = x.shape
     hidden = w1.shape[0]
@@ -87,7 +87,7 @@ def _channel_attention_forward(x, d, w1, w2, ca, h, s):
 
 @_jit
 def _apply_attention(x, ca, sa, out):
-    """``out = (x * ca) * sa``: the channel weights, then the spatial map."""
+    """``out = (x * ca) * sa``: the channel attention, then the spatial map."""
     batch, channels, positions = x.shape
     for b in numba.prange(batch):
         for c in range(channels):
@@ -115,7 +115,7 @@ def _features_grad(g, x, ca, sa, s, g_s, mx, h, w1, w2, gx, g_z, g_h):
     and ``g_h`` (at its hidden layer), one sample at a time:
 
     1. ``g_y = g * sa`` plus the channel mean's and the channel max's gradients (``g_s``);
-       meanwhile the channel weights' gradient ``sum over positions of g_y * x``;
+       meanwhile the channel attention' gradient ``sum over positions of g_y * x``;
     2. back through the sigmoid and the shared MLP to the two descriptors;
     3. ``gx = g_y * ca`` plus the spatial average's and the spatial max's gradients.
     """
@@ -198,7 +198,7 @@ def compiled_cbam(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, conv_w: t
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CBAM on a contiguous NCHW float32 or float64 CPU tensor ``x``, with the shared MLP's
     weights ``w1`` (C/r, C), ``w2`` (C, C/r) and the spatial conv's weight ``conv_w`` (1, 2, k, k).
-    Returns the output and, detached, the channel weights (B, C, 1, 1) and the spatial map
+    Returns the output and, detached, the channel attention (B, C, 1, 1) and the spatial map
     (B, 1, H, W), like ``fused.fused_cbam``."""
     numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     return _CompiledCBAM.apply(x, w1, w2, conv_w)
