@@ -45,7 +45,7 @@ from .history import History
 from .recipes import Profile, Recipe, get_profile, get_recipe
 
 __all__ = ["MODEL_VERSION", "RUNS_ENV", "MANIFEST_NAME", "TRAINING_NOTE", "RunStoreError", "RunInterrupted", "RunSpec",
-           "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
+           "Found", "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
 
 MODEL_VERSION = 1
 """The version of what a stored run means. Bump it when a change makes old runs wrong (the
@@ -215,6 +215,16 @@ def _machine() -> dict:
 # a stored run
 
 
+@dataclass(frozen=True)
+class Found:
+    """A run :meth:`RunStore.find` found: its folder and manifest, and whether it is finished
+    (ready to load) or was interrupted (to resume)."""
+
+    folder: Path
+    manifest: dict = field(repr=False)
+    finished: bool = True
+
+
 @dataclass
 class StoredRun:
     """A finished run, loaded from the store (or just trained into it): what lessons use in
@@ -325,6 +335,55 @@ class RunStore:
                     found.append(manifest.parent)
         return found
 
+    # -- looking up --
+    def find(self, spec: RunSpec) -> Found | None:
+        """Where the store holds ``spec``, without loading it: the first place (:meth:`places`) with
+        a manifest for it, finished or (in a writable place) interrupted; None when no place has it.
+
+        This is the one lookup, shared by :func:`fetch_run` and the lessons' first screen
+        (:func:`cbam_course.train.prepare.plan_lesson`). Raises :class:`RunStoreError` for a
+        manifest that cannot be trusted, a partial run in a read-only place, and a run stored
+        only from another model version of the course. File checksums are checked by :meth:`open`.
+        """
+        for root in self.places():
+            folder = self.folder(spec, root)
+            writable = _writable(folder)
+            manifest = self.read_manifest(folder, spec, writable)
+            if manifest is None:
+                continue
+            if manifest.get("finished"):
+                return Found(folder, manifest, True)
+            if not writable:
+                raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
+                                    f"copied. {_what_to_do(folder, False, spec.profile)}")
+            return Found(folder, manifest, False)
+        old = self.find_other_versions(spec)
+        if old:
+            raise RunStoreError(
+                f"The store holds this run from another model version of the course ({old[0]}), not from "
+                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
+                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+        return None
+
+    def open(self, found: Found, spec: RunSpec, device: str | torch.device | None = None) -> StoredRun:
+        """Check the files of a finished run :meth:`find` found (their sha256), then load it."""
+        writable = _writable(found.folder)
+        self.check_files(found.folder, found.manifest, spec, writable)
+        return self.load(found.folder, found.manifest, spec, device, writable)
+
+    def stored_seeds(self, profile: str, attention: str, width: int) -> set[int]:
+        """The seeds in the names of the runs of ``attention`` at ``width`` stored for ``profile``,
+        in every place. A hint of which seeds to look up, not a lookup: a name does not say which
+        recipe, budgets or data the run had (:meth:`find` checks that)."""
+        seeds = set()
+        for root in self.places():
+            for folder in (root / profile).glob(f"{attention}-w{width}-seed*-*"):
+                seed = folder.name[len(f"{attention}-w{width}-seed"):].rsplit("-", 1)[0]
+                if seed.isdigit():
+                    seeds.add(int(seed))
+        return seeds
+
+    # -- loading --
     def load(self, folder: Path, manifest: dict, spec: RunSpec, device: str | torch.device | None = None,
              writable: bool = False) -> StoredRun:
         """Load a finished, checked run: the network (weights only), its history and step counts."""
@@ -423,30 +482,12 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
     spec = make_spec(attention, profile=profile, recipe=recipe, width=width, epochs=epochs,
                      time_budget=time_budget, max_steps=max_steps, seed=seed, data=data)
     say = print if verbose else (lambda *a, **k: None)
-    resume_in = None
-    for root in store.places():
-        folder = store.folder(spec, root)
-        writable = _writable(folder)
-        manifest = store.read_manifest(folder, spec, writable)
-        if manifest is None:
-            continue
-        if manifest.get("finished"):
-            store.check_files(folder, manifest, spec, writable)
-            run = store.load(folder, manifest, spec, device, writable)
-            say(_loaded_message(run))
-            return run
-        if not writable:
-            raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
-                                f"copied. {_what_to_do(folder, False, spec.profile)}")
-        resume_in = folder
-        break
-    if resume_in is None:
-        old = store.find_other_versions(spec)
-        if old:
-            raise RunStoreError(
-                f"The store holds this run from another model version of the course ({old[0]}), not from "
-                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
-                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+    found = store.find(spec)
+    if found is not None and found.finished:
+        run = store.open(found, spec, device)
+        say(_loaded_message(run))
+        return run
+    resume_in = found.folder if found is not None else None
     folder = resume_in or store.folder(spec, store.write_root())
     if not _writable(folder):
         raise RunStoreError(f"Run {spec.describe()} is not in the store {store.root}, and neither it nor "
