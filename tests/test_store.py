@@ -119,7 +119,7 @@ def _run_lesson(name: str, root: Path, cache: Path, mpl: Path, seeds_as_outside_
 
 def test_lessons_05_and_06_read_a_read_only_store_and_train_nothing(prepared, tmp_path):
     """Their first screens find every run in the store; lesson 06, choosing its seeds as outside
-    quick mode, takes all three the store holds."""
+    quick mode, takes all three the store holds and tests each difference against their noise."""
     root, _ = prepared
     before = _snapshot(root)
     cache = tmp_path / "cache"  # where a missing run would be trained: it must stay empty
@@ -131,8 +131,29 @@ def test_lessons_05_and_06_read_a_read_only_store_and_train_nothing(prepared, tm
     assert "15 runs in this lesson, all in the run store" in text06.splitlines()[0], text06[:500]
     assert "Seeds 0, 1, 2: 3 runs per network" in text06
     assert "15 runs: 0 trained now, 15 loaded from the run store" in text06, text06[-2000:]
+    table = [line for line in text06.splitlines() if re.match(r"\s*same (epochs|time)\s+\w+ - \w+", line)]
+    assert len(table) == 6 and all("±" in line and "[" in line for line in table), table
     assert not cache.exists(), sorted(cache.rglob("*"))
     assert _snapshot(root) == before
+
+
+def test_lesson_06_with_one_seed_in_the_store_says_how_to_get_more_and_skips_its_tests(prepared, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(prepared[0], root)
+    _set_writable(root, True)
+    for folder in (root / "quick").iterdir():
+        if re.search(r"-seed[12]-", folder.name):
+            shutil.rmtree(folder)
+    before = _snapshot(root)
+    text06 = _run_lesson("06_se_comparison.ipynb", root, tmp_path / "cache", tmp_path / "mpl",
+                         seeds_as_outside_quick_mode=True)
+    assert "5 runs in this lesson, all in the run store" in text06.splitlines()[0], text06[:500]
+    advice = "One seed (0): one run per network measures no noise"
+    assert text06.count(advice) == 2, text06  # on the first screen and where the tests would be
+    assert "`python -m cbam_course prepare --profile quick --seeds 3`" in text06 and "SEEDS = [0, 1, 2]" in text06
+    assert "5 runs: 0 trained now, 5 loaded from the run store" in text06
+    assert "Holm" not in text06 and not re.search(r"same epochs\s+se - none", text06)  # no numbers from one run
+    assert _snapshot(root) == before and not (tmp_path / "cache").exists()
 
 
 # ---- the first screen: what is stored, what must train -------------------------------------------
