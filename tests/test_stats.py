@@ -78,6 +78,19 @@ def test_edge_cases_say_what_is_wrong():
     assert welch_t_test([2.0, 2.0], [1.0, 1.0]).p == 0.0
     assert tuple(paired_t_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])) == (0.0, 2.0, 1.0)
     assert paired_t_test([2.0, 3.0, 4.0], [1.0, 2.0, 3.0]).t == math.inf
+    assert paired_t_test([10.38, 10.0, 10.0], [10.28, 9.9, 9.9]).p == 0.0   # equal up to float rounding
+
+
+def test_one_network_without_spread_is_tested_without_scipys_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # scipy warns of "precision loss" for identical values
+        result = welch_t_test([10.0, 10.0, 10.0], [10.38, 10.0, 10.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = scipy_stats.ttest_ind([10.0] * 3, [10.38, 10.0, 10.0], equal_var=False)
+    assert (result.t, result.p) == pytest.approx((want.statistic, want.pvalue))
 
 
 def test_bootstrap_interval_is_scipys_seeded_percentile_interval():
