@@ -94,14 +94,20 @@ def test_scaling_keeps_the_time_budget_of_laptop_trainings():
     assert measure_runtimes.laptop_budget() == PROFILES["laptop"].time_budget
 
 
-def test_budgeted_trainings_match_the_lessons():
-    """The tool's count of budgeted trainings is the count the lessons give describe_mode."""
+def test_budgeted_trainings_match_the_lessons(tmp_path):
+    """The tool's count of budgeted trainings is what the lessons' first screens (plan_lesson) count
+    in laptop mode when the run store holds none of their runs: lesson 05's two, lesson 06's five."""
+    from cbam_course.train.prepare import plan_lesson
+
     for prefix, trainings in measure_runtimes.BUDGETED_TRAININGS.items():
         lesson = next((ROOT / "notebooks").glob(f"{prefix}_*.ipynb"))
         code = "".join(c.source for c in nbformat.read(lesson, as_version=4).cells if c.cell_type == "code")
-        assert f"describe_mode(profile, trainings={trainings if prefix == '05' else '5 * len(SEEDS)'})" in code
-        if prefix == "06":
-            assert "SEEDS = [0, 1, 2] if QUICK else [0]" in code  # one seed outside quick mode: 5 trainings
+        assert f"plan_lesson({int(prefix)}, profile" in code
+        # no CIFAR-10 in tmp_path: the store is not searched, and every run counts as a training
+        plan = plan_lesson(int(prefix), "laptop", seeds=[0], data_root=tmp_path, store=tmp_path / "runs")
+        assert plan.stored is None and plan.runs == trainings
+        if prefix == "06":  # one seed outside quick mode unless the store holds more: 5 trainings
+            assert "comparison_seeds(profile, data=(train_data, test_data), at_least=3 if QUICK else 1)" in code
 
 
 def test_estimate_times_the_calibration_and_prints_the_scaled_table(tmp_path, capsys, monkeypatch):

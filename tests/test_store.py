@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -18,8 +19,9 @@ import torch
 from cbam_course.__main__ import main
 from cbam_course.grading.run import execute, kernel_env
 from cbam_course.train import make_standin
+from cbam_course.train import recipes as recipes_module
 from cbam_course.train import store as store_module
-from cbam_course.train.prepare import lesson_setup, prepare
+from cbam_course.train.prepare import comparison_runs, comparison_seeds, lesson_setup, plan_lesson, prepare
 from cbam_course.train.recipes import get_profile, get_recipe
 from cbam_course.train.store import (MANIFEST_NAME, MODEL_VERSION, RunStore, RunStoreError, fetch_run,
                                      make_spec)
@@ -52,7 +54,7 @@ def test_a_runs_identity_is_stable_and_changes_with_what_determines_it():
         "attention": spec("se"), "width": spec(width=QUICK.width * 2),
         "recipe": spec(recipe=get_recipe(QUICK.recipe, lr=0.1)),
         "recipe batch": spec(recipe=get_recipe(QUICK.recipe, batch_size=64)),
-        "recipe name": spec(recipe="seed"), "seed": spec(seed=1), "epochs": spec(epochs=QUICK.epochs + 1),
+        "recipe name": spec(recipe="day50"), "seed": spec(seed=1), "epochs": spec(epochs=QUICK.epochs + 1),
         "steps": spec(max_steps=7), "time": spec(time_budget=60.0), "profile": make_spec("cbam", profile="laptop",
                                                                                           width=QUICK.width, data=data),
         "data seed": spec(data=make_standin(64, 32, seed=1)), "data size": spec(data=make_standin(65, 32, seed=0)),
@@ -97,8 +99,15 @@ def prepared(tmp_path_factory):
     _set_writable(root, True)
 
 
-def _run_lesson(name: str, root: Path, cache: Path, mpl: Path):
+# What "outside quick mode" changes in lesson 06's first cell: its seeds come from the store alone.
+QUICK_SEEDS = "at_least=3 if QUICK else 1"
+
+
+def _run_lesson(name: str, root: Path, cache: Path, mpl: Path, seeds_as_outside_quick_mode: bool = False):
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    if seeds_as_outside_quick_mode:
+        (first,) = [c for c in nb.cells if c.cell_type == "code" and QUICK_SEEDS in c.source]
+        first.source = first.source.replace(QUICK_SEEDS, "at_least=1")
     env = kernel_env({"CBAM_COURSE_QUICK": "1", "CBAM_COURSE_RUNS": str(root), "XDG_CACHE_HOME": str(cache),
                       "MPLCONFIGDIR": str(mpl),  # matplotlib's font cache would land in XDG_CACHE_HOME
                       "MPLBACKEND": "Agg", "CBAM_COURSE_PROFILE": None})
@@ -109,16 +118,120 @@ def _run_lesson(name: str, root: Path, cache: Path, mpl: Path):
 
 
 def test_lessons_05_and_06_read_a_read_only_store_and_train_nothing(prepared, tmp_path):
+    """Their first screens find every run in the store; lesson 06, choosing its seeds as outside
+    quick mode, takes all three the store holds and tests each difference against their noise."""
     root, _ = prepared
     before = _snapshot(root)
     cache = tmp_path / "cache"  # where a missing run would be trained: it must stay empty
     text05 = _run_lesson("05_cifar10_training.ipynb", root, cache, tmp_path / "mpl")
+    assert "2 runs in this lesson, all in the run store" in text05.splitlines()[0], text05[:500]
     assert text05.count("loaded from the run store, not trained") == 2, text05[-2000:]
     assert "training (not in the run store yet)" not in text05
-    text06 = _run_lesson("06_se_comparison.ipynb", root, cache, tmp_path / "mpl")
+    text06 = _run_lesson("06_se_comparison.ipynb", root, cache, tmp_path / "mpl", seeds_as_outside_quick_mode=True)
+    assert "15 runs in this lesson, all in the run store" in text06.splitlines()[0], text06[:500]
+    assert "Seeds 0, 1, 2: 3 runs per network" in text06
     assert "15 runs: 0 trained now, 15 loaded from the run store" in text06, text06[-2000:]
+    table = [line for line in text06.splitlines() if re.match(r"\s*same (epochs|time)\s+\w+ - \w+", line)]
+    assert len(table) == 6 and all("±" in line and "[" in line for line in table), table
     assert not cache.exists(), sorted(cache.rglob("*"))
     assert _snapshot(root) == before
+
+
+def test_lesson_06_with_one_seed_in_the_store_says_how_to_get_more_and_skips_its_tests(prepared, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(prepared[0], root)
+    _set_writable(root, True)
+    for folder in (root / "quick").iterdir():
+        if re.search(r"-seed[12]-", folder.name):
+            shutil.rmtree(folder)
+    before = _snapshot(root)
+    text06 = _run_lesson("06_se_comparison.ipynb", root, tmp_path / "cache", tmp_path / "mpl",
+                         seeds_as_outside_quick_mode=True)
+    assert "5 runs in this lesson, all in the run store" in text06.splitlines()[0], text06[:500]
+    advice = "One seed (0): one run per network measures no noise"
+    assert text06.count(advice) == 2, text06  # on the first screen and where the tests would be
+    assert "`python -m cbam_course prepare --profile quick --seeds 3`" in text06 and "SEEDS = [0, 1, 2]" in text06
+    assert "5 runs: 0 trained now, 5 loaded from the run store" in text06
+    assert "Holm" not in text06 and not re.search(r"same epochs\s+se - none", text06)  # no numbers from one run
+    assert _snapshot(root) == before and not (tmp_path / "cache").exists()
+
+
+# ---- the first screen: what is stored, what must train -------------------------------------------
+
+
+@pytest.fixture
+def fixed_estimate(monkeypatch):
+    """A training run "costs" 100 s in every profile, so the first screen's numbers are known."""
+    monkeypatch.setattr(recipes_module, "estimate_seconds", lambda profile, device=None: 100.0)
+
+
+def _first_line(plan) -> str:
+    return plan.describe().splitlines()[0]
+
+
+def test_the_first_screen_of_a_prepared_store_loads_everything_in_seconds(prepared, fixed_estimate):
+    root, fallback = prepared
+    store = RunStore(root, fallback)
+    before = _snapshot(root)
+    plan05 = plan_lesson(5, QUICK, store=store)
+    plan06 = plan_lesson(6, QUICK, seeds=[0, 1, 2], store=store)
+    assert (plan05.runs, plan05.stored, plan05.to_train) == (2, 2, 0)
+    assert (plan06.runs, plan06.stored, plan06.to_train) == (15, 15, 0)
+    for plan, runs in ((plan05, 2), (plan06, 15)):
+        line = _first_line(plan)
+        assert f"{runs} runs in this lesson, all in the run store ({store_module._shown(root)}): loaded, not trained" in line
+        seconds = int(re.search(r"not trained, about (\d+) s on this machine", line).group(1))
+        assert 1 <= seconds < 60, line
+    assert "'laptop' about 25 minutes" in plan06.describe()   # the other modes: training every run
+    assert plan_lesson(6, QUICK, store=store).seeds == (0, 1, 2)  # by default, every seed the store holds
+    assert _snapshot(root) == before and not fallback.exists()  # looking up trains and writes nothing
+
+
+def test_the_first_screen_of_an_empty_store_gives_the_training_estimate(tmp_path, fixed_estimate):
+    store = RunStore(tmp_path / "runs", tmp_path / "fallback")
+    plan05, plan06 = plan_lesson(5, QUICK, store=store), plan_lesson(6, QUICK, seeds=[0, 1, 2], store=store)
+    assert (plan05.stored, plan05.to_train, plan06.stored, plan06.to_train) == (0, 2, 0, 15)
+    assert _first_line(plan05).endswith("2 runs in this lesson, none of them in the run store "
+                                        f"({store_module._shown(tmp_path / 'runs')}) yet: all trained here, "
+                                        "about 3 minutes on this machine (estimated).")
+    assert "15 runs in this lesson, none of them in the run store" in _first_line(plan06)
+    assert "all trained here, about 25 minutes on this machine" in _first_line(plan06)
+    assert comparison_seeds(QUICK, store=store) == [0] and comparison_seeds(QUICK, store=store, at_least=3) == [0, 1, 2]
+    assert "One seed (0)" in plan_lesson(6, QUICK, store=store).describe()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "fallback").exists()
+
+
+def test_the_first_screen_of_a_partial_store_counts_both_and_trains_what_waits_on_a_missing_plain_run(
+        prepared, tmp_path, fixed_estimate):
+    root = tmp_path / "runs"
+    shutil.copytree(prepared[0], root)
+    _set_writable(root, True)
+    store = RunStore(root, tmp_path / "fallback")
+    runs = comparison_runs([0, 1, 2], QUICK, store=store, progress=False, live_plot=False, verbose=False)
+    shutil.rmtree(runs["same epochs"]["se"][2].folder)   # seed 2: one run missing
+    shutil.rmtree(runs["same epochs"]["none"][1].folder)  # seed 1: the plain run missing. SE's and CBAM's
+    # runs of seed 1 are still stored, but their budgets come from the plain run's steps and seconds
+    # (quick mode has no time budget): until it is trained again, they cannot be looked up.
+    plan = plan_lesson(6, QUICK, seeds=[0, 1, 2], store=store)
+    assert (plan.runs, plan.stored, plan.to_train) == (15, 9, 6)
+    line = _first_line(plan)
+    assert f"15 runs in this lesson: 9 in the run store ({store_module._shown(root)}), loaded (about " in line
+    assert "6 to train, about 10 minutes on this machine (estimated)" in line
+    assert comparison_seeds(QUICK, store=store) == [0]        # only seed 0 is whole
+    lesson05 = lesson_setup(5, QUICK)
+    shutil.rmtree(fetch_run("cbam", profile=QUICK, recipe=lesson05.recipe, data=lesson05.load_data(QUICK),
+                            store=store, progress=False, live_plot=False, verbose=False).folder)
+    assert "2 runs in this lesson: 1 in the run store" in _first_line(plan_lesson(5, QUICK, store=store))
+    assert not (tmp_path / "fallback").exists()
+
+
+def test_the_first_screen_without_cifar10_says_it_could_not_look(tmp_path, fixed_estimate):
+    plan = plan_lesson(5, "laptop", data_root=tmp_path / "no-data", store=tmp_path / "runs")
+    assert plan.stored is None and plan.runs == 2
+    text = plan.describe()
+    assert text.startswith("Mode: 'laptop': real CIFAR-10, 2 training runs in this lesson: about 3 minutes")
+    assert "CIFAR-10 is not on this machine yet" in text and "was not searched" in text
+    assert not (tmp_path / "no-data").exists() and not (tmp_path / "runs").exists()  # nothing downloaded
 
 
 # ---- damage, one kind at a time ---------------------------------------------------------------

@@ -51,8 +51,9 @@ FOLDERS = ("notebooks", "exercises", "solutions")
 DATA_RE = re.compile(r"<!-- runtimes-data\n(.*?)\n-->", re.S)
 # --estimate: the lessons it times here (light, no training) and compares with their recorded quick times.
 CALIBRATION = ("notebooks/01_concepts.ipynb", "notebooks/02_channel_attention.ipynb")
-# Trainings that stop at the laptop profile's time budget, per lesson (name prefix): the lessons'
-# describe_mode(profile, trainings=...) calls: lesson 05 trains two networks, lesson 06 five per seed.
+# Trainings that stop at the laptop profile's time budget, per lesson (name prefix), with a run store
+# that holds none of them (what the lessons' first screens, plan_lesson, count): lesson 05 trains two
+# networks, lesson 06 five per seed, and one seed outside quick mode.
 BUDGETED_TRAININGS = {"05": 2, "06": 5}
 ESTIMATE_HINT = "`python tools/measure_runtimes.py --estimate` (under a minute)"
 

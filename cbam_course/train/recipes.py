@@ -282,20 +282,39 @@ def estimate_seconds(profile: Profile, device: str | torch.device | None = None)
     return per_step * steps * evaluation + (5.0 if profile.data == "standin" else 20.0)
 
 
-def describe_mode(profile: Profile, trainings: int, what: str = "this lesson") -> str:
+def describe_mode(profile: Profile, trainings: int, what: str = "this lesson", *, stored: int | None = None,
+                  store: str = "", load_seconds: float = 0.0) -> str:
     """Which mode a lesson runs in, what it and the other modes cost on this machine, and how to
-    switch: a lesson's first words, so that nobody starts a long run unawares."""
+    switch: a lesson's first words, so that nobody starts a long run unawares.
 
-    def cost(p: Profile) -> str:
-        seconds = trainings * estimate_seconds(p)
-        return f"about {seconds:.0f} s" if seconds < 120 else f"about {seconds / 60:.0f} minutes"
+    ``trainings`` counts the lesson's runs. ``stored``, when known, says how many of them the run
+    store ``store`` holds (:func:`cbam_course.train.prepare.plan_lesson` looks them up); those are
+    loaded, in about ``load_seconds`` together, and only the rest are trained. Unknown (None),
+    every run is counted as a training."""
+
+    def about(seconds: float) -> str:
+        return f"about {max(1.0, seconds):.0f} s" if seconds < 120 else f"about {seconds / 60:.0f} minutes"
+
+    def cost(p: Profile, n: int = trainings) -> str:
+        return about(n * estimate_seconds(p))
 
     data = "the generated stand-in (coloured shapes, not photographs)" if profile.data == "standin" else "real CIFAR-10"
+    runs = f"{trainings} run{'s' * (trainings != 1)} in {what}"
+    where = f"the run store ({store})"
+    if stored is None:
+        first = f"{trainings} training run{'s' * (trainings != 1)} in {what}: {cost(profile)} on this machine (estimated)."
+    elif stored >= trainings:
+        first = f"{runs}, all in {where}: loaded, not trained, {about(load_seconds)} on this machine (estimated)."
+    elif stored == 0:
+        first = f"{runs}, none of them in {where} yet: all trained here, {cost(profile)} on this machine (estimated)."
+    else:
+        first = (f"{runs}: {stored} in {where}, loaded ({about(load_seconds)}); {trainings - stored} to train, "
+                 f"{cost(profile, trainings - stored)} on this machine (estimated).")
     others = "; ".join(f"{p.name!r} {cost(p)}" for p in PROFILES.values() if p.name != profile.name)
     return "\n".join([
-        f"Mode: {profile.name!r}: {data}, {trainings} training run{'s' * (trainings != 1)} in {what}: "
-        f"{cost(profile)} on this machine (estimated).",
-        f"The other modes here: {others} (laptop and full train on real CIFAR-10; full is meant for a GPU).",
+        f"Mode: {profile.name!r}: {data}, {first}",
+        f"The other modes here, training every run: {others} (laptop and full train on real CIFAR-10; "
+        f"full is meant for a GPU).",
         f"To switch: set {PROFILE_ENV}=quick|laptop|full before starting Jupyter (`make lab PROFILE=laptop`; "
         f"on a hub, in the learners' environment), or put `%env {PROFILE_ENV}=laptop` in a new first "
         f"cell and run the lesson from the top."])

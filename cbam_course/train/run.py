@@ -26,12 +26,13 @@ __all__ = ["load_profile_data", "train_model"]
 
 
 def load_profile_data(profile: Profile | str | None = None, root: str | os.PathLike | None = None,
-                      seed: int = 0) -> tuple[ImageSet, ImageSet]:
-    """The ``(train, test)`` data a profile uses: the stand-in for "quick", CIFAR-10 otherwise."""
+                      seed: int = 0, download: bool = True) -> tuple[ImageSet, ImageSet]:
+    """The ``(train, test)`` data a profile uses: the stand-in for "quick", CIFAR-10 otherwise
+    (downloaded if missing, unless ``download`` is False: then a missing copy raises ``DataError``)."""
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     if profile.data == "standin":
         return make_standin(profile.n_train or 2000, profile.n_test or 500, seed=seed)
-    return load_cifar10(root, train=True), load_cifar10(root, train=False)
+    return load_cifar10(root, train=True, download=download), load_cifar10(root, train=False, download=download)
 
 
 def train_model(attention: str = "cbam", *, profile: Profile | str | None = None,

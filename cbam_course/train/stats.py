@@ -1,148 +1,169 @@
-"""Telling a difference from noise, for lesson 06: Welch's t-test and a bootstrap interval.
+"""Telling a difference from noise, for lesson 06 and its exercise: a thin layer over ``scipy.stats``.
 
-Both take the final accuracies of independent runs (one per random seed) of two networks and ask
-whether the difference of their means is larger than seed-to-seed noise explains.
+Each function takes the final test accuracies of runs, one per random seed, of two networks and
+asks whether the difference of their means is larger than seed-to-seed noise explains. scipy
+computes the tests and the bootstrap; this module only gives them one shape and plain errors.
 
-- :func:`welch_t_test` assumes independent runs and means that are roughly normal; it does not
-  assume the two networks are equally noisy. With 3 seeds a side it has about 2-4 degrees of
-  freedom, so only a large difference reaches a small p-value.
-- :func:`bootstrap_interval` assumes only independent runs, but it resamples the few values it
-  has: with 3-5 seeds its interval is rough and tends to be too narrow.
+- :func:`paired_t_test` (``scipy.stats.ttest_rel``) is for runs paired by seed: the two networks
+  of a pair share the seed's batch order and augmentation, as lesson 06's runs do. It tests the
+  mean of the per-seed differences, so noise that moves both networks of a seed alike cancels.
+  It assumes independent pairs and differences that are roughly normal; ``n - 1`` degrees of freedom.
+- :func:`welch_t_test` (``scipy.stats.ttest_ind(equal_var=False)``) treats the two groups as
+  independent and does not assume they are equally noisy. With 3 seeds a side it has about 2-4
+  degrees of freedom, so only a large difference reaches a small p-value.
+- :func:`bootstrap_interval` (``scipy.stats.bootstrap``, percentile method) assumes only
+  independent runs (or pairs), but it resamples the few values it has: with 3-5 seeds its
+  interval is rough and tends to be too narrow.
+- :func:`holm` adjusts the p-values of several tests run at once (Holm, 1979), so that the chance
+  of any false "real difference" among them stays below the level chosen.
 
-No scipy: the t-distribution's tail comes from the regularized incomplete beta function,
-computed with the continued fraction of Numerical Recipes (tests compare it with exact values).
+What this layer adds to scipy: one result type for both t-tests (difference, standard error, t,
+degrees of freedom, p; it unpacks as ``t, dof, p``), a clear error when a group has fewer than
+two runs, the exact answer for runs without any spread (where scipy returns nan), and a seeded
+bootstrap.
 """
 from __future__ import annotations
 
 import math
-import random
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["WelchResult", "welch_t_test", "t_two_sided_p", "bootstrap_interval", "regularized_incomplete_beta"]
+import numpy as np
+from scipy import stats as _scipy
 
-
-def _beta_continued_fraction(a: float, b: float, x: float, max_iter: int = 500, eps: float = 1e-15) -> float:
-    """The continued fraction of I_x(a, b) (modified Lentz), converging fast for x < (a+1)/(a+b+2)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, max_iter + 1):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            return h
-    raise ArithmeticError(f"the incomplete beta's continued fraction did not converge for a={a}, b={b}, x={x}")
-
-
-def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 <= x <= 1.
-
-    It gives the tails of Student's t distribution (:func:`t_two_sided_p`).
-    """
-    if a <= 0 or b <= 0:
-        raise ValueError(f"regularized_incomplete_beta needs a > 0 and b > 0, got a={a}, b={b}.")
-    if not 0.0 <= x <= 1.0:
-        raise ValueError(f"regularized_incomplete_beta needs 0 <= x <= 1, got x={x}.")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - front * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_two_sided_p(t: float, dof: float) -> float:
-    """P(|T| >= |t|) for Student's t with ``dof`` degrees of freedom (``dof`` need not be whole)."""
-    if dof <= 0:
-        raise ValueError(f"t_two_sided_p needs dof > 0, got {dof}.")
-    if math.isinf(t):
-        return 0.0
-    return regularized_incomplete_beta(dof / 2.0, 0.5, dof / (dof + t * t))
+__all__ = ["TTestResult", "paired_t_test", "welch_t_test", "bootstrap_interval", "holm"]
 
 
 @dataclass(frozen=True)
-class WelchResult:
-    """Welch's t-test of mean(a) - mean(b): the difference, its standard error, t, dof and p."""
+class TTestResult:
+    """A two-sided t-test of mean(a) - mean(b): the difference, its standard error, t, dof and p."""
 
-    difference: float
-    standard_error: float
-    t: float
-    dof: float
-    p: float
+    test: str               # "paired t" or "Welch t"
+    difference: float       # mean(a) - mean(b); for paired runs also the mean of the differences
+    standard_error: float   # of the difference
+    t: float                # difference / standard_error
+    dof: float              # degrees of freedom of the t distribution the p-value comes from
+    p: float                # two-sided p-value
 
     def __iter__(self):   # t, dof, p = welch_t_test(a, b)
         return iter((self.t, self.dof, self.p))
 
 
-def _mean_var(values: Sequence[float], name: str) -> tuple[int, float, float]:
-    v = [float(x) for x in values]
+def _runs(values: Sequence[float], name: str, test: str) -> np.ndarray:
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
     if len(v) < 2:
-        raise ValueError(f"welch_t_test needs at least 2 runs in {name}, got {len(v)}: one run cannot "
-                         f"measure its own noise. Train more seeds.")
-    m = sum(v) / len(v)
-    return len(v), m, sum((x - m) ** 2 for x in v) / (len(v) - 1)
+        raise ValueError(f"{test} needs at least 2 runs in {name}, got {len(v)}: one run cannot measure "
+                         f"its own noise. Train more seeds.")
+    return v
 
 
-def welch_t_test(a: Sequence[float], b: Sequence[float]) -> WelchResult:
-    """Welch's two-sided t-test of "mean(a) = mean(b)" for two groups of independent runs.
+def _constant(v: np.ndarray) -> bool:
+    """All values equal, up to float rounding (accuracies differ by at least 0.01 points)."""
+    return float(np.ptp(v)) <= 1e-12 * max(1.0, float(np.abs(v).max()))
 
-    ``t, dof, p = welch_t_test(a, b)`` (the result also has ``.difference`` and
-    ``.standard_error``). Assumes the runs are independent and their means roughly normal; the
-    two groups may have different variances. A small p (say below 0.05) says a difference this
-    large would be rare if the true means were equal; a large p says the runs cannot tell,
-    not that the networks are equal.
+
+def _quietly(test, *args, **kwargs):
+    """Call a scipy test without its warning that one group's values are (nearly) identical: a
+    network that scores the same on every seed is data, not a numerical accident."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        return test(*args, **kwargs)
+
+
+def _no_spread(test: str, difference: float, dof: float) -> TTestResult:
+    """Runs without any spread: no noise at all, so any difference is certain and none is nothing."""
+    if difference == 0.0:
+        return TTestResult(test, 0.0, 0.0, 0.0, dof, 1.0)
+    return TTestResult(test, difference, 0.0, math.copysign(math.inf, difference), dof, 0.0)
+
+
+def paired_t_test(a: Sequence[float], b: Sequence[float]) -> TTestResult:
+    """The paired two-sided t-test of "mean(a) = mean(b)" (``scipy.stats.ttest_rel``).
+
+    ``a[i]`` and ``b[i]`` must come from the same seed (the same batches and augmentation). The
+    test looks at the differences ``a[i] - b[i]``: t is their mean over its standard error,
+    ``sd(d) / sqrt(n)``, with ``n - 1`` degrees of freedom. Assumes independent pairs and roughly
+    normal differences. A large p says these runs cannot tell, not that the networks are equal.
     """
-    na, ma, va = _mean_var(a, "a")
-    nb, mb, vb = _mean_var(b, "b")
-    diff = ma - mb
-    sa, sb = va / na, vb / nb
-    se = math.sqrt(sa + sb)
-    if se == 0.0:   # both groups constant: no noise at all
-        return WelchResult(diff, 0.0, 0.0 if diff == 0 else math.copysign(math.inf, diff),
-                           float(na + nb - 2), 1.0 if diff == 0 else 0.0)
-    t = diff / se
-    dof = (sa + sb) ** 2 / ((sa * sa / (na - 1) if sa else 0.0) + (sb * sb / (nb - 1) if sb else 0.0))
-    return WelchResult(diff, se, t, dof, t_two_sided_p(t, dof))
+    x, y = _runs(a, "a", "paired_t_test"), _runs(b, "b", "paired_t_test")
+    if len(x) != len(y):
+        raise ValueError(f"paired_t_test needs one run of each network per seed, got {len(x)} and {len(y)} "
+                         f"runs: pair them by seed, or use welch_t_test for independent groups.")
+    d = x - y
+    difference, dof = float(d.mean()), float(len(d) - 1)
+    if _constant(d):
+        return _no_spread("paired t", difference, dof)
+    result = _quietly(_scipy.ttest_rel, x, y)
+    return TTestResult("paired t", difference, float(d.std(ddof=1) / math.sqrt(len(d))),
+                       float(result.statistic), float(result.df), float(result.pvalue))
 
 
-def bootstrap_interval(a: Sequence[float], b: Sequence[float] | None = None, *, confidence: float = 0.95,
-                       n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """A percentile bootstrap interval for mean(a) - mean(b) (or for mean(a) when ``b`` is None).
+def welch_t_test(a: Sequence[float], b: Sequence[float]) -> TTestResult:
+    """Welch's two-sided t-test of "mean(a) = mean(b)" (``scipy.stats.ttest_ind(equal_var=False)``).
 
-    Each resample draws ``len(a)`` runs from ``a`` and ``len(b)`` from ``b`` with replacement.
-    Assumes only independent runs; with few runs (3-5 seeds) the resamples repeat the same few
-    values, so the interval is rough and tends to be too narrow. Seeded: the same call gives the
-    same interval.
+    ``t, dof, p = welch_t_test(a, b)``. For two groups of independent runs, which may differ in
+    size and in noise: the standard error is ``sqrt(s_a²/n_a + s_b²/n_b)`` and the degrees of
+    freedom are Welch-Satterthwaite's. A small p (say below 0.05) says a difference this large
+    would be rare if the true means were equal; a large p says the runs cannot tell, not that
+    the networks are equal.
+    """
+    x, y = _runs(a, "a", "welch_t_test"), _runs(b, "b", "welch_t_test")
+    difference = float(x.mean() - y.mean())
+    sa, sb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    if _constant(x) and _constant(y):
+        return _no_spread("Welch t", difference, float(len(x) + len(y) - 2))
+    result = _quietly(_scipy.ttest_ind, x, y, equal_var=False)
+    return TTestResult("Welch t", difference, float(math.sqrt(sa + sb)), float(result.statistic),
+                       float(result.df), float(result.pvalue))
+
+
+def bootstrap_interval(a: Sequence[float], b: Sequence[float] | None = None, *, paired: bool = False,
+                       confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval (``scipy.stats.bootstrap``) for mean(a) - mean(b), or for
+    mean(a) when ``b`` is None.
+
+    Unpaired, each resample draws ``len(a)`` runs from ``a`` and ``len(b)`` from ``b`` with
+    replacement. ``paired=True`` resamples the seeds instead, keeping each seed's two runs
+    together (the interval of the mean of ``a[i] - b[i]``). Assumes only independent runs or
+    pairs; with few of them (3-5 seeds) the resamples repeat the same few values, so the interval
+    is rough and tends to be too narrow. Seeded: the same call gives the same interval.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"bootstrap_interval needs 0 < confidence < 1, got {confidence}.")
-    groups = [[float(x) for x in a]] + ([[float(x) for x in b]] if b is not None else [])
-    if any(len(g) == 0 for g in groups):
-        raise ValueError("bootstrap_interval got an empty group; give at least one run per group.")
-    rng = random.Random(seed)
-    stats = []
-    for _ in range(n_resamples):
-        means = [sum(rng.choices(g, k=len(g))) / len(g) for g in groups]
-        stats.append(means[0] - (means[1] if len(means) > 1 else 0.0))
-    stats.sort()
-    tail = (1.0 - confidence) / 2.0
-    lo = stats[min(len(stats) - 1, max(0, int(math.floor(tail * n_resamples))))]
-    hi = stats[min(len(stats) - 1, max(0, int(math.ceil((1.0 - tail) * n_resamples)) - 1))]
-    return lo, hi
+    x = np.asarray([float(v) for v in a], dtype=np.float64)
+    y = None if b is None else np.asarray([float(v) for v in b], dtype=np.float64)
+    if len(x) < 2 or (y is not None and len(y) < 2):
+        raise ValueError(f"bootstrap_interval needs at least 2 runs per group, got {len(x)}"
+                         + ("" if y is None else f" and {len(y)}") + ": one run has no spread to resample.")
+    options = dict(method="percentile", confidence_level=confidence, n_resamples=n_resamples,
+                   rng=np.random.default_rng(seed))
+    if y is not None and paired:
+        if len(x) != len(y):
+            raise ValueError(f"a paired bootstrap needs one run of each network per seed, got {len(x)} and {len(y)}.")
+        x, y = x - y, None
+    if y is None:
+        result = _scipy.bootstrap((x,), np.mean, vectorized=True, **options)
+    else:
+        result = _scipy.bootstrap((x, y), lambda u, v, axis: u.mean(axis) - v.mean(axis), vectorized=True, **options)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's adjusted p-values (Holm, 1979), in the order given.
+
+    With m tests at once, some small p-values appear by chance alone: six independent tests of
+    no difference at all give at least one p below 0.05 about a quarter of the time (1 - 0.95⁶).
+    Holm sorts the p-values, multiplies the smallest by m, the next by m - 1, and so on (keeping
+    the sequence from decreasing, capped at 1). Comparing the adjusted values with 0.05 keeps the
+    chance of any false finding among all m tests at most 5%. It never rejects less than
+    Bonferroni's correction (every p times m), which it improves on.
+    """
+    p = [float(x) for x in p_values]
+    if any(not 0.0 <= x <= 1.0 for x in p):
+        raise ValueError(f"holm needs p-values between 0 and 1, got {p}.")
+    m, adjusted, running = len(p), [0.0] * len(p), 0.0
+    for rank, i in enumerate(sorted(range(m), key=p.__getitem__)):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted

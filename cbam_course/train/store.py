@@ -47,12 +47,13 @@ from .run import load_profile_data, train_model
 from .trainer import Trainer
 
 __all__ = ["MODEL_VERSION", "MANIFEST_NAME", "TRAINING_NOTE", "RunStoreError", "RunInterrupted", "RunSpec",
-           "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
+           "Found", "StoredRun", "RunStore", "make_spec", "data_identity", "fetch_run", "default_store_root"]
 
-MODEL_VERSION = 1
-"""The version of what a stored run means. Bump it when a change makes old runs wrong (the
-network, the training loop, the data pipeline, how a recipe is applied): every stored run then
-stops matching, and the lessons say that the store must be prepared again."""
+MODEL_VERSION = 2
+"""The version of what a stored run means. Bump it when a change makes old runs wrong or renames
+what identifies them (the network, the training loop, the data pipeline, how a recipe is applied,
+a recipe's name): every stored run then stops matching, and the lessons say that the store must be
+prepared again. 2: the recipes "seed" and "laptop" were renamed "day50" and "fast128"."""
 
 MANIFEST_NAME = "manifest.json"
 TRAINING_NOTE = "training (not in the run store yet)"  # what a lesson prints for a run it must train
@@ -155,6 +156,12 @@ def make_spec(attention: str, *, profile: Profile | str | None = None, recipe: R
                    data=data_identity(*data), model_version=MODEL_VERSION)
 
 
+def _unversioned(identity: dict) -> dict:
+    """An identity without what a new model version may change: the version and the recipe's name."""
+    recipe = {k: v for k, v in (identity.get("recipe") or {}).items() if k != "name"}
+    return {**identity, "model_version": None, "recipe": recipe}
+
+
 # ----------------------------------------------------------------------------------------------
 # where the store is
 
@@ -197,6 +204,16 @@ def _sha256(path: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # a stored run
+
+
+@dataclass(frozen=True)
+class Found:
+    """A run :meth:`RunStore.find` found: its folder and manifest, and whether it is finished
+    (ready to load) or was interrupted (to resume)."""
+
+    folder: Path
+    manifest: dict = field(repr=False)
+    finished: bool = True
 
 
 @dataclass
@@ -296,7 +313,8 @@ class RunStore:
                                     f"recorded when the run was stored. {todo}")
 
     def find_other_versions(self, spec: RunSpec) -> list[Path]:
-        """Stored runs that match ``spec`` in all but the model version."""
+        """Stored runs that match ``spec`` in all but the model version (and the recipe's name,
+        which a version may change)."""
         found = []
         for root in self.places():
             for manifest in (root / spec.profile).glob(f"{spec.attention}-w{spec.width}-seed{spec.seed}-*/{MANIFEST_NAME}"):
@@ -304,11 +322,59 @@ class RunStore:
                     identity = json.loads(manifest.read_text(encoding="utf-8")).get("identity") or {}
                 except (ValueError, OSError, UnicodeDecodeError):
                     continue
-                if identity.get("model_version") != MODEL_VERSION and \
-                        {**identity, "model_version": MODEL_VERSION} == spec.identity():
+                if identity.get("model_version") != MODEL_VERSION and _unversioned(identity) == _unversioned(spec.identity()):
                     found.append(manifest.parent)
         return found
 
+    # -- looking up --
+    def find(self, spec: RunSpec) -> Found | None:
+        """Where the store holds ``spec``, without loading it: the first place (:meth:`places`) with
+        a manifest for it, finished or (in a writable place) interrupted; None when no place has it.
+
+        This is the one lookup, shared by :func:`fetch_run` and the lessons' first screen
+        (:func:`cbam_course.train.prepare.plan_lesson`). Raises :class:`RunStoreError` for a
+        manifest that cannot be trusted, a partial run in a read-only place, and a run stored
+        only from another model version of the course. File checksums are checked by :meth:`open`.
+        """
+        for root in self.places():
+            folder = self.folder(spec, root)
+            writable = _writable(folder)
+            manifest = self.read_manifest(folder, spec, writable)
+            if manifest is None:
+                continue
+            if manifest.get("finished"):
+                return Found(folder, manifest, True)
+            if not writable:
+                raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
+                                    f"copied. {_what_to_do(folder, False, spec.profile)}")
+            return Found(folder, manifest, False)
+        old = self.find_other_versions(spec)
+        if old:
+            raise RunStoreError(
+                f"The store holds this run from another model version of the course ({old[0]}), not from "
+                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
+                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+        return None
+
+    def open(self, found: Found, spec: RunSpec, device: str | torch.device | None = None) -> StoredRun:
+        """Check the files of a finished run :meth:`find` found (their sha256), then load it."""
+        writable = _writable(found.folder)
+        self.check_files(found.folder, found.manifest, spec, writable)
+        return self.load(found.folder, found.manifest, spec, device, writable)
+
+    def stored_seeds(self, profile: str, attention: str, width: int) -> set[int]:
+        """The seeds in the names of the runs of ``attention`` at ``width`` stored for ``profile``,
+        in every place. A hint of which seeds to look up, not a lookup: a name does not say which
+        recipe, budgets or data the run had (:meth:`find` checks that)."""
+        seeds = set()
+        for root in self.places():
+            for folder in (root / profile).glob(f"{attention}-w{width}-seed*-*"):
+                seed = folder.name[len(f"{attention}-w{width}-seed"):].rsplit("-", 1)[0]
+                if seed.isdigit():
+                    seeds.add(int(seed))
+        return seeds
+
+    # -- loading --
     def load(self, folder: Path, manifest: dict, spec: RunSpec, device: str | torch.device | None = None,
              writable: bool = False) -> StoredRun:
         """Load a finished, checked run: the network (weights only), its history and step counts."""
@@ -400,30 +466,12 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
     spec = make_spec(attention, profile=profile, recipe=recipe, width=width, epochs=epochs,
                      time_budget=time_budget, max_steps=max_steps, seed=seed, data=data)
     say = print if verbose else (lambda *a, **k: None)
-    resume_in = None
-    for root in store.places():
-        folder = store.folder(spec, root)
-        writable = _writable(folder)
-        manifest = store.read_manifest(folder, spec, writable)
-        if manifest is None:
-            continue
-        if manifest.get("finished"):
-            store.check_files(folder, manifest, spec, writable)
-            run = store.load(folder, manifest, spec, device, writable)
-            say(_loaded_message(run))
-            return run
-        if not writable:
-            raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
-                                f"copied. {_what_to_do(folder, False, spec.profile)}")
-        resume_in = folder
-        break
-    if resume_in is None:
-        old = store.find_other_versions(spec)
-        if old:
-            raise RunStoreError(
-                f"The store holds this run from another model version of the course ({old[0]}), not from "
-                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
-                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+    found = store.find(spec)
+    if found is not None and found.finished:
+        run = store.open(found, spec, device)
+        say(_loaded_message(run))
+        return run
+    resume_in = found.folder if found is not None else None
     folder = resume_in or store.folder(spec, store.write_root())
     if not _writable(folder):
         raise RunStoreError(f"Run {spec.describe()} is not in the store {store.root}, and neither it nor "
