@@ -6,7 +6,6 @@ whose meaning is known (colours, brightness, edges, blur), so the attention maps
 """
 from __future__ import annotations
 
-import matplotlib.cbook as cbook
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,6 +25,8 @@ def load_photo(size: int = 128) -> torch.Tensor:
     """
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an int of at least 8, got {size!r}.")
+    import matplotlib.cbook as cbook  # here, not at the top: `import cbam_course` stays quick
+
     path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     from PIL import Image
 

@@ -8,7 +8,6 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["count_parameters", "count_flops", "time_forward", "compare_time", "TimeComparison", "interleave"]
 
@@ -25,6 +24,8 @@ def count_flops(module: nn.Module, x: torch.Tensor, backward: bool = False) -> i
     multiply-add counted as 2 FLOPs. Element-wise work (sigmoid, the attention's multiply,
     pooling) is not counted, so for attention modules this is a lower bound; time tells the rest.
     """
+    from torch.utils.flop_counter import FlopCounterMode  # here: `import cbam_course` stays quick
+
     counter = FlopCounterMode(display=False)
     was_training = module.training
     module.train(backward)

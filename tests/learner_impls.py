@@ -118,6 +118,13 @@ class CAMaxTwice(_CA):
         return x * torch.sigmoid(self.mlp(self.max(x)) + self.mlp(self.max(x)))[:, :, None, None]
 
 
+class CAAvgOnly(_CA):
+    """The max branch dropped: SE's squeeze with CBAM's MLP."""
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.mlp(self.avg(x)))[:, :, None, None]
+
+
 class CASigmoidEachBranch(_CA):
     def forward(self, x):
         w = torch.sigmoid(self.mlp(self.avg(x))) + torch.sigmoid(self.mlp(self.max(x)))
@@ -233,6 +240,7 @@ WRONG_CHANNEL = [
     (CASeparateMLPs, "separate MLP"),
     (CAAvgTwice, "average descriptor twice"),
     (CAMaxTwice, "max descriptor twice"),
+    (CAAvgOnly, "that is SE, not CBAM"),
     (CASigmoidEachBranch, "sigmoid to each branch"),
     (CANoGate, "no gate"),
     (CASoftmax, "softmax"),

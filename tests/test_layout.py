@@ -14,7 +14,8 @@ import cbam_course
 PACKAGE = Path(cbam_course.__file__).resolve().parent
 
 # The layers, lowest first: a module may import its own layer's package and the layers below.
-LAYERS = {"core": 0, "fast": 1, "train": 2, "bench": 3, "grading": 3, "__main__": 4}
+# The checkers (checks/) sit beside the core: they import nothing of it, and the grader imports them.
+LAYERS = {"core": 0, "checks": 0, "fast": 1, "train": 2, "bench": 3, "grading": 3, "__main__": 4}
 
 
 def _module_name(path: Path) -> str:
@@ -164,8 +165,9 @@ def _lines(path: Path) -> int:
 
 
 def test_the_teaching_core_fits_its_line_budget():
-    core = {p.name: _lines(p) for p in PACKAGE.glob("*.py") if p.name != "checks.py"}
-    assert sum(core.values()) <= 1600, f"the core (without checks.py) is {sum(core.values())} lines: {core}"
+    """The top-level modules (the checkers are a package beside them, checks/)."""
+    core = {p.name: _lines(p) for p in PACKAGE.glob("*.py")}
+    assert sum(core.values()) <= 1600, f"the core (the checkers aside) is {sum(core.values())} lines: {core}"
 
 
 def test_the_trainer_class_fits_in_260_lines():
@@ -214,8 +216,8 @@ def test_contributing_names_every_module_and_tool():
     """CONTRIBUTING.md's tables are the map of the package: a module or tool missing there is a
     module nobody can find."""
     text = (PACKAGE.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    tables = {"core": "| core module |", "fast": "| `fast/` module |", "train": "| `train/` module |",
-              "bench": "| `bench/` module |", "grading": "| `grading/` module |"}
+    tables = {"core": "| core module |", "checks": "| `checks/` module |", "fast": "| `fast/` module |",
+              "train": "| `train/` module |", "bench": "| `bench/` module |", "grading": "| `grading/` module |"}
     missing = []
     for path in sorted(PACKAGE.rglob("*.py")):
         package = "core" if path.parent == PACKAGE else path.parent.name

@@ -218,19 +218,37 @@ def test_the_time_budget_plans_steps_and_evaluations_to_its_end(monkeypatch):
     assert b.out_of_time(90) and b.steps_left(90) == 0
 
 
-def test_a_budgeted_run_ends_its_schedule_and_final_test_inside_the_budget():
-    """The whole budget used: the run ends within 5% of a short budget, with the learning rate
-    annealed (the one-cycle schedule at its end) and the final test taken."""
-    import time
+def test_a_budgeted_run_ends_its_schedule_and_final_test_inside_the_budget(monkeypatch):
+    """The whole budget used: the run ends within 2% of its budget, with the learning rate annealed
+    (the one-cycle schedule at its end) and the final test taken. On a clock of its own (a step
+    costs 0.1 s, evaluating an image 1 ms), so that what is tested is the budget's planning and
+    not how busy the machine is; the real runs' use of their 600 s is in docs/performance.md."""
+    import types
 
+    from cbam_course.train import budget as budget_module, trainer as trainer_module
+
+    now = [0.0]
+    clock = types.SimpleNamespace(perf_counter=lambda: now[0])
+    monkeypatch.setattr(budget_module, "time", clock)
+    monkeypatch.setattr(trainer_module, "time", clock)
+    step, evaluate, scores = (trainer_module.mixed_precision_step, trainer_module.evaluate, trainer_module.scores)
+
+    def timed(fn, cost):
+        def run(*args, **kwargs):
+            now[0] += cost(*args)
+            return fn(*args, **kwargs)
+        return run
+
+    monkeypatch.setattr(trainer_module, "mixed_precision_step", timed(step, lambda *a: 0.1))
+    monkeypatch.setattr(trainer_module, "evaluate", timed(evaluate, lambda m, loader, *a: 1e-3 * len(loader.data)))
+    monkeypatch.setattr(trainer_module, "scores", timed(scores, lambda m, loader, c, d, tta=False:
+                                                        1e-3 * len(loader.data) * (2 if tta else 1)))
     data = make_standin(1024, 256, seed=0)
     seed_everything(0)
     t = Trainer(AttentionCNN(attention="cbam", width=16), *data, get_recipe("fast", batch_size=32),
                 device="cpu", progress=False, live_plot=False, tta=True)
-    t0 = time.perf_counter()
     h = t.fit(100, time_budget=6.0)
-    wall = time.perf_counter() - t0
-    assert 0.95 * 6.0 <= wall <= 1.05 * 6.0, wall
+    assert 0.98 * 6.0 <= now[0] <= 6.0, now[0]
     assert h.test is not None and h.test["tta_acc"] is not None
     assert t.scheduler.progress > 0.97, t.scheduler.progress
 

@@ -9,27 +9,34 @@ may hand in any subset of the six. What the grader does with each notebook:
    notebook whose cells belong to another exercise than its name says is an error;
 2. runs the copy top to bottom in a fresh kernel, in a temporary folder of its own, in quick mode,
    every cell even after one raises, within a wall-clock limit (``--timeout``) and on Linux a memory
-   limit (``--memory``): :func:`cbam_course.grading.run.execute`;
-3. then, in the same kernel, calls every checker the exercise has (the ``check_*(Name)`` calls of
-   its solution notebook are the list) on the learner's definition of ``Name``. The checkers are
-   loaded afresh from ``cbam_course/checks.py`` under a private name, and a checker the solution
-   notebook defines itself (exercise 06's ``check_se_parameters``) is taken from the solution
-   notebook, never from the learner's: a notebook that redefines or patches ``check_*`` changes
-   nothing. The verdicts come back in the kernel's replies (``user_expressions`` of silent
-   requests), not from anything the notebook prints or writes.
+   limit (``--memory``) (:func:`cbam_course.grading.run.execute`), the kernel sandboxed
+   (:mod:`cbam_course.grading.sandbox`: its own session, and where Linux allows it its own PID,
+   network and mount namespaces, read-only outside its folder);
+3. then judges every check its exercise has (the ``check_*(Name)`` calls of its solution notebook
+   are the list), the probe/judge way (:mod:`cbam_course.checks`): the probe, sent into the
+   learner's kernel, builds the learner's ``Name`` and runs it on inputs the judge chose; the judge,
+   in this process, which never runs learner code, compares what came back with the references
+   and writes the verdict. A notebook that patches torch or the checkers, or prints or writes
+   verdicts, changes only what its own code seems to return.
 
 A verdict is ``pass``, ``fail`` (the checker's hint), ``not_done`` (the answer still raises
 ``NotImplementedError``), ``error`` (the notebook could not be read or run, the definition is
 missing, or the learner's code raised) or ``timeout``. Every notebook handed in gets one row per
 check of its exercise, whatever happened to it.
 
-Out come ``grades.csv`` (``learner,notebook,check,status,detail``), ``grades.md`` beside it (learners
-by notebook, checks passed) and ``feedback/<learner>.md``. The submissions are only read.
+Nothing graded is lost: each notebook's rows are written (atomically) to ``<gradebook>.rows/`` as
+soon as it ends, and a second run of the same command grades only the notebooks that have none
+(``--fresh`` grades them all again). Out come ``grades.csv`` (``learner,notebook,check,status,detail``),
+``grades.md`` beside it (learners by notebook, checks passed) and ``feedback/<learner>.md``, rebuilt
+from the rows at the end of every run. The submissions are only read.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import asyncio
+import dataclasses
+import hashlib
 import inspect
 import json
 import os
@@ -40,16 +47,23 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..checks import verdict
+from ..checks.judge import Target
+from ..runtime import PROFILE_ENV, QUICK_ENV, RUNS_ENV
+from ..train.files import atomic_write
+from . import report, sandbox
+from .run import execute, kernel_env
 
 STATUSES = ("pass", "fail", "not_done", "error", "timeout")
 DEFAULT_TIMEOUT = 300
 DEFAULT_MEMORY_MIB = 4096
 MAX_DEFAULT_JOBS = 8
+GRADER_VERSION = 2  # part of each notebook's saved rows: a new grader grades every notebook again
 PACKAGE = Path(__file__).resolve().parents[1]
-CHECKS_FILE = PACKAGE / "checks.py"
-IN_KERNEL = Path(__file__).with_name("in_kernel.py")  # sent to the learner's kernel as source
+PROBE = PACKAGE / "checks" / "probe.py"  # sent into each learner's kernel as source
 _CHECK_CALL = re.compile(r"^check_\w+$")
 
 
@@ -58,17 +72,15 @@ class UsageError(Exception):
 
 
 # ------------------------------------------------------------------------------------------------
-# The exercises: names, checks, and notebook-defined checkers, read from solutions/
+# The exercises: names and checks, read from solutions/
 # ------------------------------------------------------------------------------------------------
 
 @dataclass
 class Exercise:
-    """One exercise: its name (``02_channel_attention``), its checks as (checker, name of the
-    learner's definition) in the solution's order, and the source of checkers the solution
-    notebook defines itself (not in ``cbam_course.checks``)."""
+    """One exercise: its name (``02_channel_attention``) and its checks as (checker, name of the
+    learner's definition) in the solution's order."""
     stem: str
     checks: list[tuple[str, str]]
-    defined: dict[str, str] = field(default_factory=dict)
 
 
 def _code(source: str) -> str:
@@ -82,24 +94,20 @@ def read_exercise(path: Path) -> Exercise:
 
     nb = nbformat.read(path, as_version=4)
     checks: list[tuple[str, str]] = []
-    defined: dict[str, str] = {}
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        source = _code(cell.source)
         try:
-            tree = ast.parse(source)
+            tree = ast.parse(_code(cell.source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and _CHECK_CALL.match(node.name):
-                defined[node.name] = ast.get_source_segment(source, node)
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and _CHECK_CALL.match(node.func.id)
                     and node.args and isinstance(node.args[0], ast.Name)):
                 pair = (node.func.id, node.args[0].id)
                 if pair not in checks:
                     checks.append(pair)
-    return Exercise(path.stem, checks, {name: src for name, src in defined.items() if any(c == name for c, _ in checks)})
+    return Exercise(path.stem, checks)
 
 
 def load_exercises(solutions: Path) -> dict[str, Exercise]:
@@ -186,38 +194,64 @@ def hint(message: str) -> str:
     return message.replace("\nThe first traceback above ends at the line of your code that failed.", "")
 
 
-async def _request(client, code: str, expressions: dict[str, str]) -> dict:
+async def _request(client, code: str, expressions: dict[str, str], timeout: float | None) -> dict:
     """Execute ``code`` silently (no history, no hooks, no output) and return the reply's content."""
     msg_id = client.kc.execute(code, silent=True, store_history=False, user_expressions=expressions,
                                allow_stdin=False, stop_on_error=False)
     if inspect.isawaitable(msg_id):
         msg_id = await msg_id
-    reply = await client.async_wait_for_reply(msg_id)
+    reply = await asyncio.wait_for(client.async_wait_for_reply(msg_id), timeout)
     return (reply or {}).get("content", {})
 
 
-def _grader(exercise: Exercise, verdicts: dict[str, tuple[str, str]]):
-    """The ``after`` step of :func:`execute`: load the checkers privately, then one request per check,
-    each verdict kept as soon as it is known (a later check that hangs does not lose it)."""
+def _remote_probe(client, loop: asyncio.AbstractEventLoop, space: str, deadline: float):
+    """``ask(request) -> reply`` through the probe in the learner's kernel: one silent request
+    each, the reply read from ``user_expressions`` (a string literal, parsed, never evaluated)."""
+    def ask(request: str) -> str:
+        left = max(1.0, deadline - time.monotonic())
+        future = asyncio.run_coroutine_threadsafe(
+            _request(client, "", {"r": f"{space}.serve({request!r})"}, left), loop)
+        content = future.result(timeout=left + 5)
+        value = content.get("user_expressions", {}).get("r", {})
+        if value.get("status") != "ok":
+            raise RuntimeError(f"the probe failed in the kernel: {value.get('ename', 'Error')}: {value.get('evalue', '')}"[:300])
+        text = ast.literal_eval(value["data"]["text/plain"])
+        if not isinstance(text, str):
+            raise RuntimeError("the probe's reply is not text")
+        return text
+    return ask
+
+
+def _judge(exercise: Exercise, verdicts: dict[str, tuple[str, str]], deadline: float):
+    """The ``after`` step of :func:`execute`: send the probe into the kernel, then judge every
+    check here, each verdict kept as soon as it is known (a later check that hangs does not lose it)."""
     async def after(client) -> None:
-        space = f"_cbam_grader_{secrets.token_hex(8)}"
-        setup = (f"{space} = {{'__builtins__': __import__('builtins'), 'USER': globals()}}\n"
-                 f"exec({IN_KERNEL.read_text(encoding='utf-8')!r}, {space})\n"
-                 f"{space}['load']({str(CHECKS_FILE)!r}, {space + '_checks'!r}, {exercise.defined!r})")
-        content = await _request(client, setup, {})
+        space = f"_cbam_probe_{secrets.token_hex(8)}"
+        setup = (f"{space} = __import__('types').ModuleType({space!r})\n"  # a module of its own, for its dataclasses
+                 f"__import__('sys').modules[{space!r}] = {space}\n"
+                 f"exec(compile({PROBE.read_text(encoding='utf-8')!r}, 'probe.py', 'exec'), {space}.__dict__)\n"
+                 f"{space} = {space}.Probe(globals())")
+        content = await _request(client, setup, {}, max(1.0, deadline - time.monotonic()))
         if content.get("status") != "ok":
             why = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
             for checker, _ in exercise.checks:
-                verdicts[checker] = ("error", f"the grader could not load the checkers in this kernel: {why}")
+                verdicts[checker] = ("error", f"the grader could not start its probe in this kernel: {why}")
             return
-        for checker, target in exercise.checks:
-            content = await _request(client, "", {"v": f"{space}['check']({checker!r}, {target!r})"})
-            value = content.get("user_expressions", {}).get("v", {})
-            if value.get("status") != "ok":
-                verdicts[checker] = ("error", f"{value.get('ename', 'Error')}: {value.get('evalue', '')}")
-                continue
-            status, text = json.loads(ast.literal_eval(value["data"]["text/plain"]))
-            verdicts[checker] = (status, hint(text) if status in ("fail", "error") else text)
+        loop = asyncio.get_running_loop()
+        ask = _remote_probe(client, loop, space, deadline)
+
+        def judge_all() -> None:
+            for checker, target in exercise.checks:
+                try:
+                    verdicts[checker] = verdict(checker, Target(target, ask))
+                except TimeoutError:
+                    verdicts[checker] = ("timeout", "the checks ran past the time limit for the whole notebook")
+                except Exception as err:  # noqa: BLE001 - the kernel died, the probe's reply was unusable
+                    verdicts[checker] = ("error", f"the checks could not run: {type(err).__name__}: {err}"[:400])
+                    if time.monotonic() > deadline:
+                        break
+
+        await asyncio.to_thread(judge_all)
     return after
 
 
@@ -235,18 +269,11 @@ def _missing(target: str, nb, cell_errors: list[tuple[int, str]]) -> str:
     return f"{target} is not defined after running the notebook{first}"
 
 
-def _printed(text: str, mark: str, fallback: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip().startswith(mark)]
-    return lines[-1][len(mark):].strip() if lines else fallback
-
-
 def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: float,
                    memory_mib: int | None, env: dict[str, str]) -> list[Row]:
     """Every check of ``sub``'s exercise, graded: one Row each (one Row with no check when the
     notebook is not an exercise). The submission is read once and never written."""
     import nbformat
-
-    from .run import execute
 
     def rows(exercise: Exercise | None, status: str, detail: str) -> list[Row]:
         if exercise is None:
@@ -267,9 +294,15 @@ def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: 
     work = Path(tempfile.mkdtemp(prefix="cbam-grade-"))
     try:
         (work / Path(sub.name).name).write_bytes(data)  # a copy to run in: the kernel works in `work`
+        home = work / ".home"  # everything the kernel writes stays in its folder
+        private = {"HOME": str(home), "IPYTHONDIR": str(home / "ipython"), "MPLCONFIGDIR": str(home / "mpl"),
+                   "XDG_CACHE_HOME": str(home / "cache"), "TMPDIR": str(home / "tmp"), RUNS_ENV: str(home / "runs")}
+        for folder in private.values():
+            Path(folder).mkdir(parents=True, exist_ok=True)
         verdicts: dict[str, tuple[str, str]] = {}
-        done = execute(nb, cwd=work, env=env, limit=timeout, cell_timeout=timeout, memory_mib=memory_mib,
-                       allow_errors=True, keep_outputs=False, quiet=True, after=_grader(exercise, verdicts))
+        done = execute(nb, cwd=work, env={**env, **private}, limit=timeout, cell_timeout=timeout, memory_mib=memory_mib,
+                       allow_errors=True, keep_outputs=False, quiet=True, sandboxed=True,
+                       after=_judge(exercise, verdicts, time.monotonic() + timeout))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -281,13 +314,40 @@ def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: 
             text = done.error or "the notebook stopped before the checks ran"
         elif status == "missing":
             status, text = "error", _missing(target, nb, done.cell_errors)
-        elif status == "pass":
-            text = _printed(text, "✔", f"{target} is correct")
-        elif status == "not_done":
-            text = _printed(text, "✘ not done yet:", f"{target} still raises NotImplementedError: fill in "
-                            "the cells marked YOUR CODE HERE")
+        elif status in ("fail", "error"):
+            text = hint(text)
         out.append(Row(sub.learner, sub.name, checker, status, one_line(text), text, exercise.stem))
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# What a finished notebook leaves behind: its rows, saved at once
+# ------------------------------------------------------------------------------------------------
+
+def rows_folder(out: Path) -> Path:
+    """Where each graded notebook's rows are kept: ``grades.rows/`` beside ``grades.csv``."""
+    return Path(out).with_name(Path(out).stem + ".rows")
+
+
+def _rows_file(folder: Path, sub: Submission) -> Path:
+    key = hashlib.sha256(f"{sub.learner}\0{sub.name}".encode()).hexdigest()[:24]
+    return folder / f"{key}.json"
+
+
+def _grading_key(sub: Submission, exercises: dict[str, Exercise], timeout: float, memory_mib: int | None) -> str:
+    """What the saved rows of ``sub`` depend on: its bytes, the checks, the limits and the grader."""
+    h = hashlib.sha256(sub.path.read_bytes())
+    h.update(json.dumps([GRADER_VERSION, timeout, memory_mib, sorted((s, e.checks) for s, e in exercises.items())],
+                        sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _saved_rows(path: Path, key: str) -> list[Row] | None:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return [Row(**r) for r in saved["rows"]] if saved.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -301,8 +361,6 @@ def default_jobs() -> int:
 
 def kernel_environment(jobs: int) -> dict[str, str]:
     """Quick mode, no figures drawn, and the cores shared among the kernels that run at once."""
-    from .run import PROFILE_ENV, QUICK_ENV, kernel_env
-
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = str(max(1, cores // jobs))
     return kernel_env({QUICK_ENV: "1", PROFILE_ENV: "quick", "MPLBACKEND": "Agg",
@@ -311,13 +369,13 @@ def kernel_environment(jobs: int) -> dict[str, str]:
 
 def grade(root: Path, out: Path, *, timeout: float = DEFAULT_TIMEOUT, jobs: int | None = None,
           memory_mib: int | None = DEFAULT_MEMORY_MIB, solutions: Path | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, fresh: bool = False) -> dict:
     """Grade every notebook under ``root`` and write the gradebook, its table and the feedback.
 
-    Returns a summary: learners, notebooks, a count per status (of checks), seconds and the paths
-    written. Raises UsageError, with what to fix, when there is nothing it can grade."""
-    from . import report
-
+    Each notebook's rows are saved (``<out>.rows/``) as soon as it ends; notebooks saved by an
+    earlier run of the same grading are not graded again unless ``fresh``. Returns a summary:
+    learners, notebooks, a count per status (of checks), seconds, how the kernels were sandboxed,
+    and the paths written. Raises UsageError, with what to fix, when there is nothing it can grade."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder: give the folder that holds one folder per learner "
@@ -342,16 +400,26 @@ def grade(root: Path, out: Path, *, timeout: float = DEFAULT_TIMEOUT, jobs: int 
                          f"learner's notebooks inside (DIR/<learner>/02_channel_attention.ipynb){hint}.")
     jobs = jobs or default_jobs()
     env = kernel_environment(jobs)
+    namespaces, protection = sandbox.status()
+    folder = rows_folder(out)
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    keys = {i: _grading_key(s, exercises, timeout, memory_mib) for i, s in enumerate(subs)}
+    results: dict[int, list[Row]] = {}
+    for i, s in enumerate(subs):
+        saved = _saved_rows(_rows_file(folder, s), keys[i])
+        if saved is not None:
+            results[i] = saved
 
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    results: dict[int, list[Row]] = {}
-    bar = tqdm(total=len(subs), unit="notebook", desc="grading", disable=None if progress else True,
-               file=sys.stderr)
+    todo = [i for i in range(len(subs)) if i not in results]
+    bar = tqdm(total=len(subs), initial=len(subs) - len(todo), unit="notebook", desc="grading",
+               disable=None if progress else True, file=sys.stderr)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_notebook, s, exercises, timeout=timeout, memory_mib=memory_mib, env=env): i
-                   for i, s in enumerate(subs)}
+        futures = {pool.submit(grade_notebook, subs[i], exercises, timeout=timeout, memory_mib=memory_mib, env=env): i
+                   for i in todo}
         for future in as_completed(futures):
             i = futures[future]
             try:
@@ -363,22 +431,29 @@ def grade(root: Path, out: Path, *, timeout: float = DEFAULT_TIMEOUT, jobs: int 
                 results[i] = [Row(s.learner, s.name, c, "error", one_line(f"the grader failed: {exc}"),
                                   f"the grader failed on this notebook: {type(exc).__name__}: {exc}",
                                   ex.stem if ex else "") for c in checks]
+            atomic_write(_rows_file(folder, subs[i]), json.dumps(
+                {"key": keys[i], "learner": subs[i].learner, "notebook": subs[i].name,
+                 "rows": [dataclasses.asdict(r) for r in results[i]]}))
             bar.update(1)
     bar.close()
     seconds = time.perf_counter() - start
     rows = [row for i in range(len(subs)) for row in results[i]]
     counts = {status: sum(r.status == status for r in rows) for status in STATUSES}
-    summary = {"learners": len(learners), "notebooks": len(subs), **counts, "seconds": seconds,
-               "jobs": jobs, "limit": timeout, "loose": [str(p) for p in loose]}
+    summary = {"learners": len(learners), "notebooks": len(subs), "graded": len(todo), **counts, "seconds": seconds,
+               "jobs": jobs, "limit": timeout, "loose": [str(p) for p in loose], "sandbox": protection,
+               "namespaces": namespaces}
     summary["written"] = report.write_all(rows, learners, out, summary)
     return summary
 
 
 def summary_line(s: dict) -> str:
-    per = s["seconds"] / max(1, s["notebooks"])
+    per = s["seconds"] / max(1, s["graded"])
+    earlier = s["notebooks"] - s["graded"]
     return (f"graded {s['learners']} learners, {s['notebooks']} notebooks: {s['pass']} passes, "
             f"{s['fail']} failures, {s['not_done']} not done, {s['error']} errors, {s['timeout']} timeouts "
-            f"(checks) in {s['seconds']:.1f} s ({per:.1f} s per notebook, {s['jobs']} at a time)")
+            f"(checks); {s['graded']} notebooks run in {s['seconds']:.1f} s ({per:.1f} s per notebook, "
+            f"{s['jobs']} at a time)" + (f", {earlier} taken from an earlier run (--fresh grades them again)"
+                                         if earlier else ""))
 
 
 def grade_main(argv: list[str] | None = None) -> int:
@@ -400,6 +475,8 @@ def grade_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solutions", type=Path, default=None,
                         help="the course's solutions/ folder, which lists each exercise's checks "
                              "(default: the one beside the installed package)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="grade every notebook again, not only those an earlier run did not finish")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.timeout <= 0 or (args.jobs is not None and args.jobs < 1) or args.memory < 0:
@@ -412,9 +489,10 @@ def grade_main(argv: list[str] | None = None) -> int:
         print(f"error: the grader runs notebooks and needs {exc.name}: .venv/bin/pip install -e '.[lab,test]'",
               file=sys.stderr)
         return 2
+    print(f"sandbox: {sandbox.status()[1]}.", file=sys.stderr)
     try:
         summary = grade(args.dir, args.out, timeout=args.timeout, jobs=args.jobs, memory_mib=args.memory or None,
-                        solutions=args.solutions, progress=not args.no_progress)
+                        solutions=args.solutions, progress=not args.no_progress, fresh=args.fresh)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -57,6 +57,8 @@ def table_text(rows, learners: list[str], summary: dict) -> str:
         lines.append(f"| {_escape(learner)} | " + " | ".join(cells) + " |")
     counts = ", ".join(f"{summary[s]} {s.replace('_', ' ')}" for s in ("pass", "fail", "not_done", "error", "timeout"))
     lines += ["", f"Checks: {counts}.", ""]
+    if summary.get("sandbox"):
+        lines += [f"Sandbox: {summary['sandbox']}.", ""]
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ from nbclient.output_widget import OutputWidget
 from traitlets.config import Config
 
 from ..runtime import PROFILE_ENV, QUICK_ENV
+from . import sandbox
 
 MODES = ("quick", "laptop", "full")
 # Seconds a single cell may take before the run is called stuck, per mode (None: no limit but the notebook's).
@@ -180,8 +181,9 @@ class LimitedClient(NotebookClient):
     no stored outputs (the grader needs none, and a cell printing for ever must not fill memory)."""
 
     def __init__(self, nb, *, memory_mib: int | None = None, keep_outputs: bool = True,
-                 watchdog: _Watchdog | None = None, **kw: Any):
+                 watchdog: _Watchdog | None = None, kernel_prefix: list[str] | None = None, **kw: Any):
         super().__init__(nb, **kw)
+        self.kernel_prefix = kernel_prefix
         self.widget_registry["@jupyter-widgets/output"] = {"OutputModel": _OutputWidget}
         self.memory_mib, self.keep_outputs, self.watchdog = memory_mib, keep_outputs, watchdog
         self.cell_errors: list[tuple[int, str]] = []
@@ -189,10 +191,18 @@ class LimitedClient(NotebookClient):
         self._comm_socket = None
         self.on_cell_executed = self._note_error
 
+    def create_kernel_manager(self):
+        """The kernel manager, starting the kernel behind ``kernel_prefix`` (the sandbox's launcher)."""
+        km = super().create_kernel_manager()
+        if self.kernel_prefix:
+            prefix, plain = self.kernel_prefix, km.format_kernel_cmd
+            km.format_kernel_cmd = lambda extra_arguments=None: prefix + plain(extra_arguments=extra_arguments)
+        return km
+
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         await super().async_start_new_kernel(**kwargs)
         pid = self.km.provisioner.process.pid
-        if self.memory_mib and hasattr(__import__("resource"), "prlimit"):
+        if self.memory_mib and not self.kernel_prefix and hasattr(__import__("resource"), "prlimit"):
             import resource
 
             limit = int(self.memory_mib) * 1024 * 1024
@@ -256,15 +266,17 @@ def _one_line(exc: BaseException) -> str:
 
 def execute(nb: nbformat.NotebookNode, *, cwd: str | Path, env: dict[str, str], limit: float | None,
             cell_timeout: float | None = None, memory_mib: int | None = None, allow_errors: bool = False,
-            keep_outputs: bool = True, quiet: bool = False,
+            keep_outputs: bool = True, quiet: bool = False, sandboxed: bool = False,
             after: Callable[[LimitedClient], Awaitable[Any]] | None = None) -> Execution:
     """Execute ``nb`` (in place) in a fresh kernel started in ``cwd`` with environment ``env``.
 
     ``limit``: seconds for the whole run (None: none); ``cell_timeout``: seconds per cell.
     ``allow_errors``: run every cell even after one raises (their errors are in ``cell_errors``).
     ``after``: a coroutine run with the client once every cell has run, in the same kernel; what it
-    returns is ``result``. ``quiet``: the kernel's own stdout and stderr go nowhere.
-    Never raises for what the notebook does: a failing cell, a dead kernel, the limit.
+    returns is ``result``. ``quiet``: the kernel's own stdout and stderr go nowhere. ``sandboxed``:
+    the kernel starts through :mod:`cbam_course.grading.sandbox`, writable only in ``cwd``, and the
+    memory limit is set there. Never raises for what the notebook does: a failing cell, a dead
+    kernel, the limit.
     """
     sockets = tempfile.mkdtemp(prefix="cbam-kernel-")
     watchdog = _Watchdog(limit)
@@ -276,6 +288,7 @@ def execute(nb: nbformat.NotebookNode, *, cwd: str | Path, env: dict[str, str], 
         resources={"metadata": {"path": str(cwd)}}, shutdown_kernel="immediate",
         startup_timeout=60 if limit is None else max(1, min(60, int(limit))), shell_timeout_interval=1,
         memory_mib=memory_mib, keep_outputs=keep_outputs, watchdog=watchdog,
+        kernel_prefix=sandbox.command([Path(cwd), Path(sockets)], memory_mib) if sandboxed else None,
         **({"log": _QUIET} if quiet else {}))
     launch = {"env": env}
     if quiet:
