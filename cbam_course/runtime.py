@@ -9,8 +9,10 @@ import random
 
 import torch
 
+from .i18n import LANG_ENV  # CBAM_COURSE_LANG: "zh" for the Chinese edition (the i18n package reads it)
+
 __all__ = ["get_device", "quick_mode", "seed_everything", "QUICK_ENV", "PROFILE_ENV", "DATA_ENV",
-           "RUNS_ENV"]
+           "RUNS_ENV", "LANG_ENV"]
 
 QUICK_ENV = "CBAM_COURSE_QUICK"      # 1: every notebook in quick mode, whatever else is set (the tests)
 PROFILE_ENV = "CBAM_COURSE_PROFILE"  # quick, laptop or full: the mode of a whole class (README)

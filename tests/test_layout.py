@@ -15,7 +15,8 @@ PACKAGE = Path(cbam_course.__file__).resolve().parent
 
 # The layers, lowest first: a module may import its own layer's package and the layers below.
 # The checkers (checks/) sit beside the core: they import nothing of it, and the grader imports them.
-LAYERS = {"core": 0, "checks": 0, "fast": 1, "train": 2, "bench": 3, "grading": 3, "__main__": 4}
+# The messages' translations (i18n/) sit below everything: every layer speaks the learner's language.
+LAYERS = {"i18n": -1, "core": 0, "checks": 0, "fast": 1, "train": 2, "bench": 3, "grading": 3, "__main__": 4}
 
 
 def _module_name(path: Path) -> str:
@@ -216,7 +217,7 @@ def test_contributing_names_every_module_and_tool():
     """CONTRIBUTING.md's tables are the map of the package: a module or tool missing there is a
     module nobody can find."""
     text = (PACKAGE.parent / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    tables = {"core": "| core module |", "checks": "| `checks/` module |", "fast": "| `fast/` module |",
+    tables = {"core": "| core module |", "i18n": "| `i18n/` module |", "checks": "| `checks/` module |", "fast": "| `fast/` module |",
               "train": "| `train/` module |", "bench": "| `bench/` module |", "grading": "| `grading/` module |"}
     missing = []
     for path in sorted(PACKAGE.rglob("*.py")):
