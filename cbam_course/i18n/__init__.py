@@ -20,13 +20,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["LANG_ENV", "LANGUAGES", "language", "speaking", "tr", "N_", "DOMAINS"]
+__all__ = ["LANG_ENV", "LANGUAGES", "language", "speaking", "tr", "N_", "figure_text", "DOMAINS"]
 
 LANG_ENV = "CBAM_COURSE_LANG"
 LANGUAGES = ("en", "zh")
 DOMAINS = ("core", "checks", "train", "grading")
 LOCALE_DIR = Path(__file__).resolve().parent
 _CATALOGS: dict[str, gettext.NullTranslations] = {}
+# Fonts with Chinese glyphs that learners' machines commonly have (Windows, macOS, Linux), best first.
+CJK_FONTS = ("Microsoft YaHei", "SimHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC", "Noto Sans CJK SC",
+             "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei")
+_FONT: list[str | None] = []
 _chosen = threading.local()
 
 
@@ -72,3 +76,22 @@ def tr(message: str, /, **values: object) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for translation where it is written; :func:`tr` translates it when shown."""
     return message
+
+
+def figure_text(message: str, /, **values: object) -> str:
+    """:func:`tr` for text drawn in a figure: Chinese only where matplotlib has a font with Chinese
+    glyphs (:data:`CJK_FONTS`, put first in its font list the first time), else English, so that a
+    figure never shows empty boxes."""
+    if language() == "zh":
+        if not _FONT:
+            import matplotlib
+            from matplotlib import font_manager
+
+            installed = {f.name for f in font_manager.fontManager.ttflist}
+            _FONT.append(next((name for name in CJK_FONTS if name in installed), None))
+            if _FONT[0]:
+                matplotlib.rcParams["font.sans-serif"] = [_FONT[0], *matplotlib.rcParams["font.sans-serif"]]
+                matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack the minus sign
+        if _FONT[0]:
+            return tr(message, **values)
+    return message.format(**values) if values else message
