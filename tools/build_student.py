@@ -20,6 +20,7 @@ rewrites the copy's Markdown (``.md`` files and notebooks' markdown cells), in t
    comments (``<!-- colab:begin -->``, ``<!-- lesson-map -->``) stay as they are.
 2. **Solutions** (:data:`SOLUTION_RULES`), since ``solutions/`` stays with the instructor:
    - ``generated-note``: the exercise's "> **Generated** from `solutions/X` by `make exercises`" line
+     (and the Chinese edition's, "> **本文件由 `make exercises` 从 `solutions/zh/X` 生成**")
      (tools/exercises.py) goes: in the copy there is nothing to regenerate from;
    - ``solved-aside``: "(the solved version is `solutions/X`)" goes;
    - ``solved-sentence``: "[Stuck?] The solved notebook/version is `solutions/X`" becomes
@@ -113,7 +114,7 @@ class Rule:
 SOLUTION_RULES = (
     # the line tools/exercises.py's _note() writes (tests/test_student.py keeps the two in step)
     Rule("generated-note",
-         re.compile(r"^> \*\*Generated\*\* from `solutions/[^`\n]*`[^\n]*(?:\n|\Z)(?:[ \t]*\n)?", re.M), ""),
+         re.compile(r"^> \*\*(?:Generated\*\* from|本文件由 `[^`\n]*` 从) `solutions/[^`\n]*`[^\n]*(?:\n|\Z)(?:[ \t]*\n)?", re.M), ""),
     Rule("solved-aside",
          re.compile(r"[ \t]*\(the\s+solved\s+(?:notebook|version)\s+is\s+`solutions/[^`]*`\)", re.I), ""),
     Rule("solved-sentence",

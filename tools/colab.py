@@ -47,6 +47,15 @@ import sys
 
 if "google.colab" in sys.modules:
     %pip install --quiet "{requirement}"'''
+# The Chinese edition's (notebooks/zh/, solutions/zh/, exercises/zh/): the package speaks Chinese there.
+SETUP_TEMPLATE_ZH = '''\
+# 课程的中文版：课程包的提示、报错和进度信息也用中文。在 Colab 上，这个单元格还会安装课程包。
+import os
+import sys
+
+os.environ["CBAM_COURSE_LANG"] = "zh"
+if "google.colab" in sys.modules:
+    %pip install --quiet "{requirement}"'''
 
 
 def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
@@ -93,9 +102,17 @@ def badge_markdown(relpath: str, repo_url: str, branch: str = DEFAULT_BRANCH) ->
     return f"[![Open In Colab]({BADGE_IMAGE})]({link})"
 
 
-def setup_source(repo_url: str, branch: str = DEFAULT_BRANCH) -> str:
-    """The set-up cell's code: a pip install from the repository, guarded by the Colab check."""
-    return SETUP_TEMPLATE.format(requirement=f"cbam-course @ git+{repo_url}@{branch}")
+def language_of(relpath: str) -> str:
+    """"zh" for the Chinese edition's notebooks (``<folder>/zh/...``), else "en"."""
+    parts = Path(relpath).parts
+    return "zh" if len(parts) > 2 and parts[1] == "zh" else "en"
+
+
+def setup_source(repo_url: str, branch: str = DEFAULT_BRANCH, language: str = "en") -> str:
+    """The set-up cell's code: a pip install from the repository, guarded by the Colab check (and in
+    the Chinese edition, the package's language set to Chinese)."""
+    template = SETUP_TEMPLATE_ZH if language == "zh" else SETUP_TEMPLATE
+    return template.format(requirement=f"cbam-course @ git+{repo_url}@{branch}")
 
 
 def _tags(cell) -> list:
@@ -138,7 +155,7 @@ def stamp(nb, relpath: str, repo_url: str, branch: str = DEFAULT_BRANCH) -> "nbf
     cell.source = badge + ("\n\n" + cell.source if cell.source.strip() else "")
     _set_tags(cell, _tags(cell) + [BADGE_TAG])
 
-    setup = nbformat.v4.new_code_cell(setup_source(repo_url, branch))
+    setup = nbformat.v4.new_code_cell(setup_source(repo_url, branch, language_of(relpath)))
     setup.metadata = nbformat.from_dict({"tags": [SETUP_TAG]})
     if nb.nbformat == 4 and nb.nbformat_minor >= 5:
         setup["id"] = SETUP_ID  # fixed id: re-stamping must not change the file
