@@ -318,7 +318,7 @@ def diagnose_shape(shape: tuple, channels: int | None, ratio: int | None, kernel
 
 def _expected(weights, describe) -> str:
     """"the MLP's first layer (2, 32) and the MLP's second layer (32, 2) (plus optional biases)"."""
-    layers = [tr("{what} {shape}", what=tr(describe[r]), shape=tuple(w.shape)) for r, w in weights.items()]
+    layers = [f"{tr(describe[r])} {tuple(w.shape)}" for r, w in weights.items()]
     return tr("{layers} (plus optional biases)",
               layers=functools.reduce(lambda a, b: tr("{first} and {second}", first=a, second=b), layers))
 
