@@ -419,3 +419,68 @@ def test_the_checkers_reference_formulas_are_the_day_50_lessons_modules():
         torch.testing.assert_close(formulas.channel_attention_reference(x, w1, w2), theirs.channel_attention(x))
         torch.testing.assert_close(formulas.spatial_attention_reference(x, wc), theirs.spatial_attention(x))
         torch.testing.assert_close(formulas.cbam_reference(x, w1, w2, wc), theirs(x))
+
+
+# ---------------------------------------------------------------- in the learner's language (issue 29)
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_a_wrong_answer_gets_its_hint_in_chinese(monkeypatch):
+    monkeypatch.setenv("CBAM_COURSE_LANG", "zh")
+    with pytest.raises(AssertionError) as info:
+        checks.check_channel_attention(li.CASigmoidEachBranch)
+    message = str(info.value)
+    assert message.startswith("CASigmoidEachBranch 还没有写对。"), message
+    assert "先把两个 MLP 的输出相加" in message and "sigmoid(mlp(avg) + mlp(max))" in message  # the code stays as it is
+    assert "is not right yet" not in message and "each branch" not in message
+
+
+def test_a_right_answer_and_a_stub_print_their_verdicts_in_chinese(monkeypatch, capsys):
+    monkeypatch.setenv("CBAM_COURSE_LANG", "zh")
+    assert checks.check_channel_attention(li.CAConv) is True
+    right = capsys.readouterr().out.strip()
+    assert right.startswith("✔ CAConv 正确：") and "Day 50 课程的公式" in right and "is correct" not in right, right
+    assert checks.check_channel_attention(li.StubForward) is False
+    assert capsys.readouterr().out.strip() == (
+        "✘ 还没完成：StubForward 仍然抛出 NotImplementedError —— 请填写标有 YOUR CODE HERE 的单元格")
+    with pytest.raises(TypeError, match="需要的是类本身"):
+        checks.check_channel_attention(li.CAConv(64))
+
+
+def test_the_learners_own_error_is_reported_in_chinese_and_the_grader_strips_its_pointer(monkeypatch):
+    """In a lesson the failure points at the learner's traceback above it; the grader's feedback has no
+    traceback, so grade.hint() takes that line out, whatever the language the checker wrote it in."""
+    from cbam_course.grading.grade import hint
+    from cbam_course.i18n import tr
+
+    monkeypatch.setenv("CBAM_COURSE_LANG", "zh")
+    with pytest.raises(AssertionError) as info:
+        checks.check_channel_attention(li.CACrashes)
+    message = str(info.value)
+    pointer = tr(checks.judge.TRACEBACK_POINTER)
+    assert re.search(r"CACrashes\(64, ratio=16\)\.forward\(形状为 \(3, 64, 8, 8\) 的 x\) 抛出了 RuntimeError", message)
+    assert _chinese(pointer) and f"\n{pointer}" in message
+    assert pointer not in hint(message) and "CACrashes" in hint(message)
+    monkeypatch.setenv("CBAM_COURSE_LANG", "en")
+    with pytest.raises(AssertionError) as info:
+        checks.check_channel_attention(li.CACrashes)
+    english = str(info.value)
+    assert "\nThe first traceback above ends at the line of your code that failed." in english
+    assert "first traceback" not in hint(english) and "raised RuntimeError" in hint(english)
+
+
+def test_verdict_speaks_the_language_the_grader_chose(monkeypatch):
+    from cbam_course.i18n import speaking
+
+    monkeypatch.delenv("CBAM_COURSE_LANG", raising=False)
+    with speaking("zh"):
+        fail = checks.verdict("check_channel_attention", checks.local_target(li.CASigmoidEachBranch))
+        right = checks.verdict("check_channel_attention", checks.local_target(li.CAConv))
+        stub = checks.verdict("check_channel_attention", checks.local_target(li.StubForward))
+    assert fail[0] == "fail" and fail[1].startswith("CASigmoidEachBranch 还没有写对。") and _chinese(fail[1])
+    assert right[0] == "pass" and right[1].startswith("CAConv 正确：") and _chinese(right[1])
+    assert stub == ("not_done", "StubForward 仍然抛出 NotImplementedError —— 请填写标有 YOUR CODE HERE 的单元格")
+    english = checks.verdict("check_channel_attention", checks.local_target(li.CASigmoidEachBranch))
+    assert english[1].startswith("CASigmoidEachBranch is not right yet.")  # outside the block: English again

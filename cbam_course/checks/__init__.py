@@ -10,6 +10,9 @@ never what it is called or which layers it uses. Three outcomes:
   An exception inside the learner's code becomes an ``AssertionError`` that says which call
   failed, with the original error chained below it.
 
+Every verdict and hint is in the learner's language (``cbam_course.i18n``: ``CBAM_COURSE_LANG=zh``
+for Simplified Chinese), written in the code as an English template (``tr``/``N_``).
+
 Two sides, in three files:
 
 - ``probe.py`` builds the learner's module or calls the learner's function with the inputs and
@@ -30,6 +33,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..i18n import tr
 from . import judge
 from .judge import Failure, NotDone, Target
 from .probe import Probe
@@ -50,8 +54,6 @@ __all__ = [
     "check_train_step",
     "check_evaluate",
 ]
-
-STUB_HINT = "fill in the cells marked YOUR CODE HERE"
 
 # Each public checker: the judge's function, and what the learner passes ("class" or "function").
 CHECKERS: dict[str, tuple[Callable[[Target], str], str]] = {
@@ -75,10 +77,10 @@ CHECKERS: dict[str, tuple[Callable[[Target], str], str]] = {
 def _wrong_kind(checker: str, kind: str, found: str, shown: str) -> str | None:
     """Why the learner passed the wrong thing, or None."""
     if kind == "class" and found != "class":
-        return (f"{checker} expects the class itself, not {shown}(...): write {checker}({shown}), "
-                f"without parentheses after the class name.")
+        return tr("{checker} expects the class itself, not {shown}(...): write {checker}({shown}), "
+                  "without parentheses after the class name.", checker=checker, shown=shown)
     if kind == "function" and found != "function":
-        return f"{checker} expects a function, got {shown}."
+        return tr("{checker} expects a function, got {shown}.", checker=checker, shown=shown)
     return None
 
 
@@ -99,10 +101,11 @@ def verdict(checker: str, target: Target) -> tuple[str, str]:
         try:
             text = run(target)
         except NotDone:
-            return "not_done", f"{target.name} still raises NotImplementedError — {STUB_HINT}"
+            return "not_done", tr("{name} still raises NotImplementedError — fill in the cells marked YOUR CODE HERE",
+                                  name=target.name)
         except Failure as err:
             return ("error" if err.learner_error else "fail"), str(err)
-    return "pass", f"{target.name} is correct: {text}"
+    return "pass", tr("{name} is correct: {verified}", name=target.name, verified=text)
 
 
 def local_target(obj: Any) -> Target:
@@ -129,9 +132,10 @@ def _lesson_check(checker: str) -> Callable[[Any], bool]:
             try:
                 verified = run(target)
             except NotDone:
-                print(f"✘ not done yet: {target.name} still raises NotImplementedError — {STUB_HINT}")
+                print(tr("✘ not done yet: {name} still raises NotImplementedError — fill in the cells marked "
+                         "YOUR CODE HERE", name=target.name))
                 return False
-        print(f"✔ {target.name} is correct: {verified}")
+        print(tr("✔ {name} is correct: {verified}", name=target.name, verified=verified))
         return True
 
     check.__name__ = check.__qualname__ = checker

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..checks import verdict
-from ..checks.judge import Target
+from ..checks.judge import Target, traceback_pointers
 from ..runtime import PROFILE_ENV, QUICK_ENV, RUNS_ENV
 from ..train.files import atomic_write
 from . import report, sandbox
@@ -190,8 +190,11 @@ def one_line(text: str, limit: int = 400) -> str:
 
 
 def hint(message: str) -> str:
-    """A checker's message as the gradebook shows it: without the pointer to a traceback it has not."""
-    return message.replace("\nThe first traceback above ends at the line of your code that failed.", "")
+    """A checker's message as the gradebook shows it: without the pointer to a traceback it has not
+    (in whichever language the checker wrote it)."""
+    for pointer in traceback_pointers():
+        message = message.replace(pointer, "")
+    return message
 
 
 async def _request(client, code: str, expressions: dict[str, str], timeout: float | None) -> dict:
