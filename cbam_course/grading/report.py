@@ -104,7 +104,7 @@ def feedback_text(learner: str, rows) -> str:
                 body = "\n".join("    " + line for line in message.splitlines())
                 lines += [f"- {name}{tr(VERDICT[r.status])}", "", body, ""]
             else:
-                lines += [f"- {name}{tr(VERDICT[r.status])}. {message}"]
+                lines += ["- " + name + tr("{verdict}. {message}", verdict=tr(VERDICT[r.status]), message=message)]
         lines.append("")
     return "\n".join(lines)
 
