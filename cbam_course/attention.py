@@ -25,54 +25,50 @@ from typing import Iterator
 import torch
 import torch.nn as nn
 
+from .i18n import tr
+
 __all__ = ["ChannelAttention", "SpatialAttention", "CBAM", "SEBlock", "record_attention", "check_input"]
 
 
 def check_channels(in_channels: int, ratio: int, who: str) -> None:
     """Fail early, with a fix, on sizes that would build a broken MLP."""
     if not isinstance(in_channels, int) or in_channels <= 0:
-        raise ValueError(f"{who}: in_channels must be a positive int, got {in_channels!r}.")
+        raise ValueError(tr("{who}: in_channels must be a positive int, got {got}.", who=who, got=repr(in_channels)))
     if not isinstance(ratio, int) or ratio <= 0:
-        raise ValueError(f"{who}: ratio must be a positive int, got {ratio!r}.")
+        raise ValueError(tr("{who}: ratio must be a positive int, got {got}.", who=who, got=repr(ratio)))
     if in_channels // ratio < 1:
-        raise ValueError(
-            f"{who}: ratio={ratio} leaves no hidden units for in_channels={in_channels} "
-            f"({in_channels} // {ratio} = 0). Use a ratio of at most {in_channels}, "
-            f"or more channels."
-        )
+        raise ValueError(tr("{who}: ratio={ratio} leaves no hidden units for in_channels={in_channels} "
+                            "({in_channels} // {ratio} = 0). Use a ratio of at most {in_channels}, or more channels.",
+                            who=who, ratio=ratio, in_channels=in_channels))
 
 
 def check_kernel_size(kernel_size: int, who: str) -> None:
     """An odd, positive kernel: with padding k//2 only an odd one keeps the map's size."""
     if not isinstance(kernel_size, int) or kernel_size <= 0:
-        raise ValueError(f"{who}: kernel_size must be a positive int, got {kernel_size!r}.")
+        raise ValueError(tr("{who}: kernel_size must be a positive int, got {got}.", who=who, got=repr(kernel_size)))
     if kernel_size % 2 == 0:
-        raise ValueError(
-            f"{who}: kernel_size must be odd, got {kernel_size}. With padding k//2 an even "
-            f"kernel makes the attention map one pixel larger than the feature map "
-            f"(e.g. 32x32 -> 33x33). Use 3, 5 or 7."
-        )
+        raise ValueError(tr("{who}: kernel_size must be odd, got {got}. With padding k//2 an even kernel makes the "
+                            "attention map one pixel larger than the feature map (e.g. 32x32 -> 33x33). Use 3, 5 or 7.",
+                            who=who, got=kernel_size))
 
 
 def check_input(x: torch.Tensor, who: str, channels: int | None = None, fix: str | None = None) -> None:
     """Say what was expected when the input is not a (batch, channels, height, width) tensor.
 
-    ``channels``, if given, is the channel count ``who`` was built for; ``fix`` replaces the
-    default advice for a wrong channel count."""
+    ``channels``, if given, is the channel count ``who`` was built for; ``fix`` (marked ``N_``:
+    translated here) replaces the default advice for a wrong channel count."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor, got {type(x).__name__}.")
+        raise TypeError(tr("{who} expects a torch.Tensor, got {got}.", who=who, got=type(x).__name__))
+    if x.dim() == 3:
+        raise ValueError(tr("{who} expects a 4-D input (batch, channels, height, width), got shape {shape}. "
+                            "Add a batch dimension with x.unsqueeze(0).", who=who, shape=tuple(x.shape)))
     if x.dim() != 4:
-        hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
-        raise ValueError(
-            f"{who} expects a 4-D input (batch, channels, height, width), "
-            f"got shape {tuple(x.shape)}.{hint}"
-        )
+        raise ValueError(tr("{who} expects a 4-D input (batch, channels, height, width), got shape {shape}.",
+                            who=who, shape=tuple(x.shape)))
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(
-            f"{who} was built for {channels} channels but got an input with {x.shape[1]} "
-            f"(shape {tuple(x.shape)}). "
-            + (fix or f"Build it with in_channels={x.shape[1]}, or check which layer feeds it.")
-        )
+        fix = tr(fix) if fix else tr("Build it with in_channels={got}, or check which layer feeds it.", got=x.shape[1])
+        raise ValueError(tr("{who} was built for {channels} channels but got an input with {got} (shape {shape}). "
+                            "{fix}", who=who, channels=channels, got=x.shape[1], shape=tuple(x.shape), fix=fix))
 
 
 class ChannelAttention(nn.Module):
@@ -219,10 +215,8 @@ def record_attention(model: nn.Module) -> Iterator[dict[str, nn.Module]]:
     """
     modules = {n: m for n, m in model.named_modules() if isinstance(m, ATTENTION_MODULES)}
     if not modules:
-        raise ValueError(
-            f"record_attention: {type(model).__name__} has no ChannelAttention, "
-            f"SpatialAttention or SEBlock inside, so there is nothing to record."
-        )
+        raise ValueError(tr("record_attention: {model} has no ChannelAttention, SpatialAttention or SEBlock inside, "
+                            "so there is nothing to record.", model=type(model).__name__))
 
     def keep(owner: nn.Module):
         def hook(_sigmoid: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:

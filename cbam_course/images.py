@@ -10,11 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .i18n import N_, tr
+
 __all__ = ["load_photo", "feature_stack", "FEATURE_NAMES"]
 
 FEATURE_NAMES = (
-    "red", "green", "blue", "brightness",
-    "vertical edges", "horizontal edges", "edge strength", "blur",
+    N_("red"), N_("green"), N_("blue"), N_("brightness"),  # N_: the figures show them in the learner's language
+    N_("vertical edges"), N_("horizontal edges"), N_("edge strength"), N_("blur"),
 )
 
 
@@ -24,7 +26,7 @@ def load_photo(size: int = 128) -> torch.Tensor:
     The photo is centre-cropped to a square, then resized with antialiasing.
     """
     if not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an int of at least 8, got {size!r}.")
+        raise ValueError(tr("size must be an int of at least 8, got {got}.", got=repr(size)))
     import matplotlib.cbook as cbook  # here, not at the top: `import cbam_course` stays quick
 
     path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -49,7 +51,7 @@ def feature_stack(image: torch.Tensor) -> torch.Tensor:
     of the brightness. Each channel is scaled to [0, 1] so that channels compare fairly.
     """
     if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"feature_stack expects an RGB image of shape (3, H, W), got {tuple(image.shape)}.")
+        raise ValueError(tr("feature_stack expects an RGB image of shape (3, H, W), got {shape}.", shape=tuple(image.shape)))
     gray = (0.299 * image[0] + 0.587 * image[1] + 0.114 * image[2])[None, None]
     sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     kernels = torch.stack([sobel_x, sobel_x.T])[:, None]  # (2, 1, 3, 3)

@@ -9,6 +9,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from .i18n import tr
+
 __all__ = ["count_parameters", "count_flops", "time_forward", "compare_time", "TimeComparison", "interleave"]
 
 
@@ -89,7 +91,7 @@ def interleave(runs: dict[str, Callable[[], object]], rounds: int, warmup: int =
     allocator and the caches in another state (docs/performance.md, section 1).
     """
     if not runs:
-        raise ValueError("interleave needs at least one function to time.")
+        raise ValueError(tr("interleave needs at least one function to time."))
     for _ in range(warmup):
         for fn in runs.values():
             fn()
@@ -112,7 +114,7 @@ def compare_time(modules: dict[str, nn.Module], x: torch.Tensor, backward: bool 
     Returns the median seconds per call of each.
     """
     if not modules:
-        raise ValueError("compare_time needs at least one module.")
+        raise ValueError(tr("compare_time needs at least one module."))
 
     def call(m: nn.Module) -> Callable[[], None]:
         def run() -> None:

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 
 from .attention import CBAM, SEBlock, check_input
+from .i18n import N_, tr
 
 __all__ = ["AttentionCNN", "ATTENTIONS", "conv_block"]
 
@@ -38,7 +39,8 @@ def make_attention(kind: str, channels: int, ratio: int = 16) -> nn.Module:
         return SEBlock(channels, ratio)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"Unknown attention {kind!r}: choose one of {', '.join(map(repr, ATTENTIONS))}.")
+    raise ValueError(tr("Unknown attention {kind}: choose one of {choices}.", kind=repr(kind),
+                        choices=", ".join(map(repr, ATTENTIONS))))
 
 
 class AttentionCNN(nn.Module):
@@ -58,18 +60,16 @@ class AttentionCNN(nn.Module):
     def __init__(self, num_classes: int = 10, attention: str = "cbam", width: int = 64) -> None:
         super().__init__()
         if attention not in ATTENTIONS:
-            raise ValueError(
-                f"Unknown attention {attention!r}: choose one of {', '.join(map(repr, ATTENTIONS))}."
-            )
+            raise ValueError(tr("Unknown attention {kind}: choose one of {choices}.", kind=repr(attention),
+                                choices=", ".join(map(repr, ATTENTIONS))))
         if not isinstance(width, int) or width <= 0:
-            raise ValueError(f"width must be a positive int, got {width!r}.")
+            raise ValueError(tr("width must be a positive int, got {got}.", got=repr(width)))
         if not isinstance(num_classes, int) or num_classes <= 0:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}.")
+            raise ValueError(tr("num_classes must be a positive int, got {got}.", got=repr(num_classes)))
         if attention != "none" and width < 16:
-            raise ValueError(
-                f"width={width} is too narrow for {attention!r} attention with ratio 16: the first "
-                f"block's MLP would have {width} // 16 = 0 hidden units. Use width >= 16."
-            )
+            raise ValueError(tr("width={width} is too narrow for {kind} attention with ratio 16: the first block's "
+                                "MLP would have {width} // 16 = 0 hidden units. Use width >= 16.",
+                                width=width, kind=repr(attention)))
         self.attention = attention
         self.width = width
         self.num_classes = num_classes
@@ -93,7 +93,7 @@ class AttentionCNN(nn.Module):
         return [getattr(self, s) for s in self._slots]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, "AttentionCNN", channels=3, fix="It takes RGB images, (batch, 3, height, width).")
+        check_input(x, "AttentionCNN", channels=3, fix=N_("It takes RGB images, (batch, 3, height, width)."))
         a1, a2, a3 = self.attention_modules()
         x = self.pool1(a1(self.conv1(x)))
         x = self.pool2(a2(self.conv2(x)))

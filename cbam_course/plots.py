@@ -25,6 +25,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from .i18n import N_, figure_text, tr
 from .images import FEATURE_NAMES
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "plot_data_flow",
     "plot_receptive_field",
 ]
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,11 +82,11 @@ def _image_hw3(image: torch.Tensor | np.ndarray, who: str) -> np.ndarray:
     arr = _to_numpy(image)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
+    if arr.ndim == 3 and arr.shape[0] != 3 and arr.shape[-1] == 3:
+        raise ValueError(tr("{who} expects an RGB image of shape (3, H, W), got {shape}. It looks channels-last: pass "
+                            "image.permute(2, 0, 1) (or np.transpose(image, (2, 0, 1))).", who=who, shape=tuple(arr.shape)))
     if arr.ndim != 3 or arr.shape[0] != 3:
-        hint = ""
-        if arr.ndim == 3 and arr.shape[-1] == 3:
-            hint = " It looks channels-last: pass image.permute(2, 0, 1) (or np.transpose(image, (2, 0, 1)))."
-        raise ValueError(f"{who} expects an RGB image of shape (3, H, W), got {tuple(arr.shape)}.{hint}")
+        raise ValueError(tr("{who} expects an RGB image of shape (3, H, W), got {shape}.", who=who, shape=tuple(arr.shape)))
     return np.clip(arr.transpose(1, 2, 0), 0.0, 1.0)
 
 
@@ -95,19 +95,19 @@ def _image_hw3(image: torch.Tensor | np.ndarray, who: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 def show_image(image: torch.Tensor | np.ndarray, ax: Axes | None = None,
-               title: str = "Input image") -> Axes:
+               title: str = N_("Input image")) -> Axes:
     """Show an RGB image ``(3, H, W)`` with values in [0, 1], with pixel axes labelled."""
     ax = _new_axes(ax, (4, 4))
     arr = _image_hw3(image, "show_image")
     ax.imshow(arr)
-    ax.set_title(title)
-    ax.set_xlabel("x (pixels)")
-    ax.set_ylabel("y (pixels)")
+    ax.set_title(figure_text(title))
+    ax.set_xlabel(figure_text("x (pixels)"))
+    ax.set_ylabel(figure_text("y (pixels)"))
     return ax
 
 
 def show_feature_stack(stack: torch.Tensor | np.ndarray, names: Sequence[str] | None = None,
-                       title: str = "Feature maps: one channel per panel", ncols: int = 4,
+                       title: str = N_("Feature maps: one channel per panel"), ncols: int = 4,
                        cmap: str = "gray", vmin: float | None = 0.0,
                        vmax: float | None = 1.0) -> Figure:
     """A feature stack ``(C, H, W)`` (or ``(1, C, H, W)``) as a labelled grid, one panel per channel.
@@ -121,36 +121,35 @@ def show_feature_stack(stack: torch.Tensor | np.ndarray, names: Sequence[str] | 
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 3:
-        raise ValueError(
-            f"show_feature_stack expects a stack of shape (C, H, W) or (1, C, H, W), got "
-            f"{tuple(arr.shape)}. For a batch, pick one image: stack[0]."
-        )
+        raise ValueError(tr("show_feature_stack expects a stack of shape (C, H, W) or (1, C, H, W), got {shape}. "
+                            "For a batch, pick one image: stack[0].", shape=tuple(arr.shape)))
     c = arr.shape[0]
     if names is None:
-        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [f"channel {i}" for i in range(c)]
+        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [figure_text("channel {i}", i=i) for i in range(c)]
     if len(names) != c:
-        raise ValueError(f"show_feature_stack got {len(names)} names for {c} channels; give one name per channel.")
+        raise ValueError(tr("show_feature_stack got {n} names for {c} channels; give one name per channel.",
+                            n=len(names), c=c))
     if ncols < 1:
-        raise ValueError(f"ncols must be at least 1, got {ncols}.")
+        raise ValueError(tr("ncols must be at least 1, got {got}.", got=ncols))
     fig, items = panel_grid(c, ncols, panel=(2.4, 2.5), margin=(0.8, 0.4))
     ncols, nrows = min(ncols, c), -(-c // min(ncols, c))
     im = None
     for i, (ax,) in enumerate(items):
         im = ax.imshow(arr[i], cmap=cmap, vmin=vmin, vmax=vmax)
-        ax.set_title(f"{i}: {names[i]}", fontsize=10)
+        ax.set_title(f"{i}: {figure_text(names[i])}", fontsize=10)
         if i % ncols == 0:
             ax.set_ylabel("y")
         if i // ncols == nrows - 1 or i + ncols >= c:
             ax.set_xlabel("x")
-    fig.suptitle(title)
+    fig.suptitle(figure_text(title))
     if im is not None:
-        fig.colorbar(im, ax=fig.axes, shrink=0.8, label="value")
+        fig.colorbar(im, ax=fig.axes, shrink=0.8, label=figure_text("value"))
     return fig
 
 
 def plot_channel_values(values: torch.Tensor | np.ndarray | Mapping[str, torch.Tensor | np.ndarray],
                         names: Sequence[str] | None = None, ax: Axes | None = None,
-                        title: str = "Channel attention", ylabel: str = "attention",
+                        title: str = N_("Channel attention"), ylabel: str = N_("attention"),
                         ylim: tuple[float, float] | None = None) -> Axes:
     """A bar chart of one value per channel, labelled with the channel names.
 
@@ -161,27 +160,28 @@ def plot_channel_values(values: torch.Tensor | np.ndarray | Mapping[str, torch.T
     """
     series = dict(values) if isinstance(values, Mapping) else {"": values}
     if not series:
-        raise ValueError("plot_channel_values got an empty dict; give at least one series.")
+        raise ValueError(tr("plot_channel_values got an empty dict; give at least one series."))
     bars: dict[str, np.ndarray] = {}
     for label, v in series.items():
         arr = _to_numpy(v)
         if arr.ndim > 1 and arr.size == max(arr.shape):
             arr = arr.reshape(-1)  # (1, C), (1, C, 1, 1), (C, 1, 1) -> (C,)
-        if arr.ndim != 1:
-            raise ValueError(
-                f"plot_channel_values expects one value per channel, shape (C,) or (1, C, 1, 1), "
-                f"got {tuple(_to_numpy(v).shape)}{' for ' + repr(label) if label else ''}. "
-                f"For a batch, pick one image: values[0]."
-            )
+        if arr.ndim != 1:  # not reshaped above: arr has the shape it came with
+            raise ValueError(tr("plot_channel_values expects one value per channel, shape (C,) or (1, C, 1, 1), got "
+                                "{shape} for {label}. For a batch, pick one image: values[0].", shape=tuple(arr.shape),
+                                label=repr(label)) if label else
+                             tr("plot_channel_values expects one value per channel, shape (C,) or (1, C, 1, 1), got "
+                                "{shape}. For a batch, pick one image: values[0].", shape=tuple(arr.shape)))
         bars[label] = arr
     sizes = {a.shape[0] for a in bars.values()}
     if len(sizes) != 1:
-        raise ValueError(f"plot_channel_values: the series have different lengths {sorted(sizes)}.")
+        raise ValueError(tr("plot_channel_values: the series have different lengths {sizes}.", sizes=sorted(sizes)))
     c = sizes.pop()
     if names is None:
-        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [f"ch {i}" for i in range(c)]
+        names = FEATURE_NAMES if c == len(FEATURE_NAMES) else [figure_text("ch {i}", i=i) for i in range(c)]
     if len(names) != c:
-        raise ValueError(f"plot_channel_values got {len(names)} names for {c} channels; give one name per channel.")
+        raise ValueError(tr("plot_channel_values got {n} names for {c} channels; give one name per channel.",
+                            n=len(names), c=c))
 
     own_figure = ax is None
     ax = _new_axes(ax, (max(5.0, 0.7 * c + 1.5), 3.5))
@@ -191,10 +191,10 @@ def plot_channel_values(values: torch.Tensor | np.ndarray | Mapping[str, torch.T
         offset = (k - (len(bars) - 1) / 2) * width
         ax.bar(x + offset, arr, width=width, label=label or None)
     ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set_xlabel("channel")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_xticklabels([figure_text(n) for n in names], rotation=30, ha="right")
+    ax.set_xlabel(figure_text("channel"))
+    ax.set_ylabel(figure_text(ylabel))
+    ax.set_title(figure_text(title))
     if ylim is not None:
         ax.set_ylim(*ylim)
     if len(bars) > 1 or next(iter(bars)):
@@ -206,7 +206,7 @@ def plot_channel_values(values: torch.Tensor | np.ndarray | Mapping[str, torch.T
 
 
 def overlay_attention(image: torch.Tensor | np.ndarray, attention: torch.Tensor | np.ndarray,
-                      ax: Axes | None = None, title: str = "Spatial attention on the image",
+                      ax: Axes | None = None, title: str = N_("Spatial attention on the image"),
                       cmap: str = "jet", alpha: float = 0.5, colorbar: bool = True,
                       vmin: float | None = None, vmax: float | None = None) -> Axes:
     """Draw an attention map over an RGB image, with a colourbar.
@@ -216,18 +216,17 @@ def overlay_attention(image: torch.Tensor | np.ndarray, attention: torch.Tensor 
     (it came from a deeper layer) is upsampled bilinearly to ``H x W`` first.
     """
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+        raise ValueError(tr("alpha must be in [0, 1], got {alpha}.", alpha=alpha))
     rgb = _image_hw3(image, "overlay_attention")
     att = _to_numpy(attention)
     given = tuple(att.shape)
     while att.ndim > 2 and att.shape[0] == 1:
         att = att[0]
     if att.ndim != 2:
-        raise ValueError(
-            f"overlay_attention expects an attention map of shape (H, W) or (1, H, W), got {given}. "
-            f"A spatial attention map of a batch is (B, 1, H, W): pass one of them, e.g. attention[0]. "
-            f"A channel attention map (C, 1, 1) is not a spatial map: plot it with plot_channel_values."
-        )
+        raise ValueError(tr("overlay_attention expects an attention map of shape (H, W) or (1, H, W), got {given}. "
+                            "A spatial attention map of a batch is (B, 1, H, W): pass one of them, e.g. attention[0]. "
+                            "A channel attention map (C, 1, 1) is not a spatial map: plot it with plot_channel_values.",
+                            given=given))
     h, w = rgb.shape[:2]
     if att.shape != (h, w):
         att = F.interpolate(torch.from_numpy(att)[None, None], size=(h, w), mode="bilinear",
@@ -236,10 +235,10 @@ def overlay_attention(image: torch.Tensor | np.ndarray, attention: torch.Tensor 
     ax.imshow(rgb)
     im = ax.imshow(att, cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, label="attention")
-    ax.set_title(title)
-    ax.set_xlabel("x (pixels)")
-    ax.set_ylabel("y (pixels)")
+        ax.figure.colorbar(im, ax=ax, label=figure_text("attention"))
+    ax.set_title(figure_text(title))
+    ax.set_xlabel(figure_text("x (pixels)"))
+    ax.set_ylabel(figure_text("y (pixels)"))
     return ax
 
 
@@ -271,33 +270,35 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
     """
     kind = kind.lower()
     if kind not in ("cbam", "se"):
-        raise ValueError(f"plot_data_flow: kind must be 'cbam' or 'se', got {kind!r}.")
+        raise ValueError(tr("plot_data_flow: kind must be 'cbam' or 'se', got {kind}.", kind=repr(kind)))
     for name, value in (("channels", channels), ("height", height), ("width", width),
                         ("ratio", ratio), ("kernel_size", kernel_size)):
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"plot_data_flow: {name} must be a positive int, got {value!r}.")
+            raise ValueError(tr("plot_data_flow: {name} must be a positive int, got {got}.", name=name, got=repr(value)))
     c, h, w, hidden = channels, height, width, max(channels // ratio, 1)
     fmap = f"{c}x{h}x{w}"
 
-    steps: list[tuple[str, str, str]] = [(f"input\nfeature map F\n{fmap}", "#dddddd", "")]
+    # A multiplication's box starts with "x  " in every language (the skip paths below are found by it).
+    steps: list[tuple[str, str, str]] = [(figure_text("input\nfeature map F\n{fmap}", fmap=fmap), "#dddddd", "")]
     if kind == "cbam":
         steps += [
-            (f"channel attention\navg + max pool\nshared MLP\n{c}->{hidden}->{c}\nsigmoid",
-             "#9ecae1", fmap),
+            (figure_text("channel attention\navg + max pool\nshared MLP\n{c}->{hidden}->{c}\nsigmoid", c=c,
+                         hidden=hidden), "#9ecae1", fmap),
             (f"x  Mc\n({c}x1x1)", "#ffffff", f"Mc: {c}x1x1"),
-            (f"spatial attention\nmean + max\nover channels\n{kernel_size}x{kernel_size} conv\nsigmoid",
+            (figure_text("spatial attention\nmean + max\nover channels\n{k}x{k} conv\nsigmoid", k=kernel_size),
              "#fdae6b", f"F' {fmap}"),
             (f"x  Ms\n(1x{h}x{w})", "#ffffff", f"Ms: 1x{h}x{w}"),
-            (f"output\nrefined F''\n{fmap}", "#dddddd", f"F'' {fmap}"),
+            (figure_text("output\nrefined F''\n{fmap}", fmap=fmap), "#dddddd", f"F'' {fmap}"),
         ]
-        default_title = "CBAM data flow: channel attention ('what'), then spatial attention ('where')"
+        default_title = N_("CBAM data flow: channel attention ('what'), then spatial attention ('where')")
     else:
         steps += [
-            (f"SE: squeeze\navg pool only\nMLP {c}->{hidden}->{c}\nsigmoid", "#9ecae1", fmap),
-            (f"x  attention\n({c}x1x1)", "#ffffff", f"{c}x1x1"),
-            (f"output\n{fmap}", "#dddddd", fmap),
+            (figure_text("SE: squeeze\navg pool only\nMLP {c}->{hidden}->{c}\nsigmoid", c=c, hidden=hidden),
+             "#9ecae1", fmap),
+            (figure_text("x  attention\n({c}x1x1)", c=c), "#ffffff", f"{c}x1x1"),
+            (figure_text("output\n{fmap}", fmap=fmap), "#dddddd", fmap),
         ]
-        default_title = "SE data flow: channel attention only ('what'), no 'where'"
+        default_title = N_("SE data flow: channel attention only ('what'), no 'where'")
 
     ax = _new_axes(ax, (2.3 * len(steps) + 0.5, 3.2))
     spacing, bw, bh = 1.45, 0.9, 0.66
@@ -313,7 +314,7 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
         start, end = xs[i - 2] + 0.15, xs[i] - 0.15
         ax.plot([start, start, end], [-bh / 2, skip_y, skip_y], color="black", linewidth=1.2)
         _arrow(ax, (end, skip_y), (end, -bh / 2))
-    ax.text(xs[-1] / 2, -0.78, "lower arrows: the features that get multiplied by the attention",
+    ax.text(xs[-1] / 2, -0.78, figure_text("lower arrows: the features that get multiplied by the attention"),
             ha="center", va="center", fontsize=8, color="dimgray")
     ax.set_xlim(xs[0] - bw / 2 - 0.1, xs[-1] + bw / 2 + 0.1)
     ax.set_ylim(-0.9, 0.5)
@@ -322,9 +323,9 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_xlabel("data flow, left to right (shapes are channels x height x width, batch left out)")
+    ax.set_xlabel(figure_text("data flow, left to right (shapes are channels x height x width, batch left out)"))
     ax.set_ylabel(kind.upper())
-    ax.set_title(title if title is not None else default_title)
+    ax.set_title(figure_text(title if title is not None else default_title))
     return ax
 
 
@@ -334,7 +335,7 @@ def plot_data_flow(kind: str = "cbam", channels: int = 64, height: int = 32, wid
 
 def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tensor | np.ndarray,
                          centre: tuple[int, int], zoom: int = 7,
-                         title: str = "Which pixels decide one attention value") -> Figure:
+                         title: str = N_("Which pixels decide one attention value")) -> Figure:
     """Where one spatial-attention value looks: the whole image, then a zoom on its neighbourhood.
 
     ``influence`` ``(H, W)`` says how much each pixel affects the attention value at ``centre``
@@ -348,13 +349,12 @@ def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tens
         inf = inf[0]
     h, w = rgb.shape[:2]
     if inf.shape != (h, w):
-        raise ValueError(
-            f"plot_receptive_field: influence must be one value per pixel, shape {(h, w)} like the "
-            f"image, got {tuple(_to_numpy(influence).shape)}. Sum the gradient over channels first."
-        )
+        raise ValueError(tr("plot_receptive_field: influence must be one value per pixel, shape {shape} like the image, "
+                            "got {got}. Sum the gradient over channels first.", shape=(h, w),
+                            got=tuple(_to_numpy(influence).shape)))
     cy, cx = centre
     if not (0 <= cy < h and 0 <= cx < w):
-        raise ValueError(f"plot_receptive_field: centre {centre} is outside the {h}x{w} image.")
+        raise ValueError(tr("plot_receptive_field: centre {centre} is outside the {h}x{w} image.", centre=centre, h=h, w=w))
     ys, xs = np.nonzero(inf)
     fig, (ax_full, ax_zoom) = plt.subplots(1, 2, figsize=(9, 4.2), constrained_layout=True)
     ax_full.imshow(rgb)
@@ -362,9 +362,9 @@ def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tens
         ax_full.add_patch(plt.Rectangle((xs.min() - 0.5, ys.min() - 0.5), xs.max() - xs.min() + 1,
                                         ys.max() - ys.min() + 1, fill=False, edgecolor="red", linewidth=1.5))
     ax_full.plot(cx, cy, "r+", markersize=8)
-    ax_full.set_title("the whole image (red box: influential pixels)")
-    ax_full.set_xlabel("x (pixels)")
-    ax_full.set_ylabel("y (pixels)")
+    ax_full.set_title(figure_text("the whole image (red box: influential pixels)"))
+    ax_full.set_xlabel(figure_text("x (pixels)"))
+    ax_full.set_ylabel(figure_text("y (pixels)"))
 
     y0, y1 = max(cy - zoom, 0), min(cy + zoom + 1, h)
     x0, x1 = max(cx - zoom, 0), min(cx + zoom + 1, w)
@@ -376,9 +376,9 @@ def plot_receptive_field(image: torch.Tensor | np.ndarray, influence: torch.Tens
         ax_zoom.add_patch(plt.Rectangle((xs.min() - 0.5, ys.min() - 0.5), xs.max() - xs.min() + 1,
                                         ys.max() - ys.min() + 1, fill=False, edgecolor="red", linewidth=2))
     ax_zoom.plot(cx, cy, "k+", markersize=10)
-    ax_zoom.set_title(f"zoom: {len(ys)} influential pixels")
-    ax_zoom.set_xlabel("x (pixels)")
-    ax_zoom.set_ylabel("y (pixels)")
-    fig.colorbar(im, ax=ax_zoom, label="influence (|gradient|)")
-    fig.suptitle(title)
+    ax_zoom.set_title(figure_text("zoom: {n} influential pixels", n=len(ys)))
+    ax_zoom.set_xlabel(figure_text("x (pixels)"))
+    ax_zoom.set_ylabel(figure_text("y (pixels)"))
+    fig.colorbar(im, ax=ax_zoom, label=figure_text("influence (|gradient|)"))
+    fig.suptitle(figure_text(title))
     return fig

@@ -9,7 +9,7 @@ import random
 
 import torch
 
-from .i18n import LANG_ENV  # CBAM_COURSE_LANG: "zh" for the Chinese edition (the i18n package reads it)
+from .i18n import LANG_ENV, tr  # CBAM_COURSE_LANG: "zh" for the Chinese edition (the i18n package reads it)
 
 __all__ = ["get_device", "quick_mode", "seed_everything", "QUICK_ENV", "PROFILE_ENV", "DATA_ENV",
            "RUNS_ENV", "LANG_ENV"]
@@ -35,7 +35,8 @@ def get_device(prefer: str | None = None) -> torch.device:
     if prefer is None:
         return torch.device(available[0])
     if prefer not in available:
-        raise ValueError(f"Device {prefer!r} is not available here; available: {', '.join(available)}.")
+        raise ValueError(tr("Device {device} is not available here; available: {available}.", device=repr(prefer),
+                            available=", ".join(available)))
     return torch.device(prefer)
 
 

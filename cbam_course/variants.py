@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from .attention import CBAM, ChannelAttention, SpatialAttention, check_input
+from .i18n import tr
 
 __all__ = [
     "SpatialFirstCBAM",
@@ -173,10 +174,9 @@ class OfficialCBAM(nn.Module):
     def __init__(self, gate_channels: int, reduction_ratio: int = 16, kernel_size: int = 7) -> None:
         super().__init__()
         if gate_channels // reduction_ratio < 1:
-            raise ValueError(
-                f"OfficialCBAM: reduction_ratio={reduction_ratio} leaves no hidden units for "
-                f"gate_channels={gate_channels}. Use a ratio of at most {gate_channels}."
-            )
+            raise ValueError(tr("OfficialCBAM: reduction_ratio={ratio} leaves no hidden units for gate_channels="
+                                "{channels}. Use a ratio of at most {channels}.", ratio=reduction_ratio,
+                                channels=gate_channels))
         self.ChannelGate = _OfficialChannelGate(gate_channels, reduction_ratio)
         self.SpatialGate = _OfficialSpatialGate(kernel_size)
 
@@ -280,7 +280,7 @@ def copy_cbam_weights(source: CBAM, target: nn.Module, swap_pool_order: bool = T
     Returns ``target``, switched to eval mode.
     """
     if not isinstance(source, CBAM):
-        raise TypeError(f"copy_cbam_weights: source must be a cbam_course.CBAM, got {type(source).__name__}.")
+        raise TypeError(tr("copy_cbam_weights: source must be a cbam_course.CBAM, got {got}.", got=type(source).__name__))
     ca: ChannelAttention = source.channel_attention
     sa: SpatialAttention = source.spatial_attention
     w0, w1, k = ca.fc[0].weight, ca.fc[2].weight, sa.conv.weight  # (C/r, C), (C, C/r), (1, 2, k, k)
@@ -300,17 +300,14 @@ def copy_cbam_weights(source: CBAM, target: nn.Module, swap_pool_order: bool = T
         pairs = [(fc1.weight, w0[:, :, None, None]), (fc2.weight, w1[:, :, None, None]), (conv.weight, k)]
         biases = [b for b in (fc1.bias, fc2.bias) if b is not None]
     else:
-        raise TypeError(
-            f"copy_cbam_weights: don't know how to load a CBAM's weights into {type(target).__name__}; "
-            f"expected CBAM, SpatialFirstCBAM, ParallelCBAM, OfficialCBAM or TimmCBAM."
-        )
+        raise TypeError(tr("copy_cbam_weights: don't know how to load a CBAM's weights into {got}; expected CBAM, "
+                           "SpatialFirstCBAM, ParallelCBAM, OfficialCBAM or TimmCBAM.", got=type(target).__name__))
     for dst, src in pairs:
         if dst.shape != src.shape:
-            raise ValueError(
-                f"copy_cbam_weights: {type(target).__name__} has a weight of shape {tuple(dst.shape)} "
-                f"where the CBAM has {tuple(src.shape)}. Build both with the same channels, hidden "
-                f"width and kernel size (timm rounds the hidden width: see timm_hidden_channels)."
-            )
+            raise ValueError(tr("copy_cbam_weights: {target} has a weight of shape {shape} where the CBAM has {cbam}. "
+                                "Build both with the same channels, hidden width and kernel size (timm rounds the "
+                                "hidden width: see timm_hidden_channels).", target=type(target).__name__,
+                                shape=tuple(dst.shape), cbam=tuple(src.shape)))
     with torch.no_grad():
         for dst, src in pairs:
             dst.copy_(src)

@@ -82,3 +82,33 @@ def test_record_attention_needs_attention_modules():
     with pytest.raises(ValueError, match="nothing to record"):
         with cc.record_attention(cc.AttentionCNN(attention="none")):
             pass
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("make,x,kept", [
+    (lambda: cc.ChannelAttention(64), torch.randn(64, 8, 8), ["ChannelAttention", "(64, 8, 8)", "x.unsqueeze(0)"]),
+    (lambda: cc.AttentionCNN(), torch.randn(2, 1, 32, 32), ["AttentionCNN", "(2, 1, 32, 32)", "(batch, 3, height, width)"]),
+    (lambda: cc.SEBlock(32), torch.randn(2, 64, 8, 8), ["SEBlock", "32", "in_channels=64"]),
+])
+def test_a_wrong_input_is_explained_in_chinese_with_the_switch(monkeypatch, make, x, kept):
+    """CBAM_COURSE_LANG=zh: the same error in Chinese, its names, shapes and code kept as they are."""
+    module = make()
+    monkeypatch.setenv("CBAM_COURSE_LANG", "zh")
+    with pytest.raises(ValueError) as err:
+        module(x)
+    text = str(err.value)
+    assert _chinese(text) and "expects" not in text and "built for" not in text, text
+    assert all(piece in text for piece in kept), text
+    monkeypatch.delenv("CBAM_COURSE_LANG")
+    with pytest.raises(ValueError, match="expects|built for"):
+        module(x)
+
+
+def test_a_bad_argument_is_explained_in_chinese_with_the_switch(monkeypatch):
+    monkeypatch.setenv("CBAM_COURSE_LANG", "zh")
+    with pytest.raises(ValueError) as err:
+        cc.ChannelAttention(8, ratio=16)
+    assert _chinese(str(err.value)) and "ratio=16" in str(err.value) and "in_channels=8" in str(err.value)

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import inspect
 import io
+import json
 import queue
 import re
 import subprocess
@@ -22,9 +23,10 @@ import torch
 import torch.nn as nn
 
 import learner_impls as li
-from cbam_course import checks
+from cbam_course import checks, i18n
 from cbam_course.__main__ import main
 from cbam_course.grading import grade as grading
+from cbam_course.grading import report
 from cbam_course.grading import run as run_module
 from cbam_course.grading.run import _sliced, execute, kernel_env, mode_env
 
@@ -254,6 +256,87 @@ def test_the_check_list_comes_from_the_solution_notebooks():
                          ("check_pooling_channel_attention", "PoolingChannelAttention")]  # exercise (c)
     # every check is one of the package's, judged in the grader's process
     assert all(c in checks.__all__ and c in checks.CHECKERS for ex in exercises.values() for c, _ in ex.checks)
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_each_learner_gets_feedback_in_the_language_of_their_notebook(tmp_path, monkeypatch):
+    """Exercise 02 with the same wrong answers, handed in by mei in the Chinese edition (its metadata
+    says so) and by sam in the English one: mei's checks are judged in Chinese, in the worker thread
+    that judges them, and her feedback is Chinese; sam's stays English; the gradebook stays English."""
+    judged_in = []
+
+    def spy(checker, target):  # runs in the judging thread asyncio.to_thread starts
+        judged_in.append(i18n.language())
+        return judge(checker, target)
+
+    judge = grading.verdict
+    monkeypatch.setattr(grading, "verdict", spy)
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    wrong = {"ChannelAttention": _source_of(li._CA, li.CASigmoidEachBranch, alias="ChannelAttention"),
+             "channel_attention_params": WRONG_PARAMS}
+    chinese = _exercise(wrong)
+    chinese.metadata["cbam_course"] = {"language": "zh"}
+    submitted = tmp_path / "submitted"
+    _write(submitted / "mei", f"{STEM}.ipynb", chinese)
+    _write(submitted / "sam", f"{STEM}.ipynb", _exercise(wrong))
+    out = tmp_path / "gradebook" / "grades.csv"
+    summary = grading.grade(submitted, out, timeout=120, jobs=1, progress=False)
+    assert summary["fail"] == 4 and sorted(judged_in) == ["en", "en", "zh", "zh"]
+
+    mei = (out.parent / "feedback" / "mei.md").read_text(encoding="utf-8")
+    assert mei.startswith("# 给 mei 的反馈") and f"## {STEM}.ipynb: 2 项检查中通过了 0 项" in mei
+    assert mei.count("✘ 还不对") == 2 and "你提交的每个笔记本" in mei
+    # (the hints are the checkers' own: in Chinese where the checks catalog has them, not asserted here)
+    assert not any(english in mei for english in ("Feedback for", "checks passed", "✘ not right yet", "Each notebook"))
+    sam = (out.parent / "feedback" / "sam.md").read_text(encoding="utf-8")
+    assert sam.startswith("# Feedback for sam") and f"## {STEM}.ipynb: 0 of 2 checks passed" in sam
+    assert sam.count("✘ not right yet") == 2 and not _chinese(sam)
+
+    assert [r[:4] for r in _read(out)] == [(learner, f"{STEM}.ipynb", check, "fail") for learner in ("mei", "sam")
+                                           for check in ("check_channel_attention", "check_channel_attention_params")]
+    table = (out.parent / "grades.md").read_text(encoding="utf-8")
+    assert table.startswith("# Gradebook") and "| mei | 0/2 |" in table and not _chinese(table.split("| mei |")[0])
+
+    saved = [json.loads(p.read_text()) for p in sorted(grading.rows_folder(out).glob("*.json"))]
+    assert {r["learner"]: {row["language"] for row in r["rows"]} for r in saved} == {"mei": {"zh"}, "sam": {"en"}}
+    (out.parent / "feedback" / "mei.md").unlink()
+    again = grading.grade(submitted, out, timeout=120, jobs=1, progress=False)  # resumed: nothing runs again
+    assert again["graded"] == 0 and (out.parent / "feedback" / "mei.md").read_text(encoding="utf-8") == mei
+
+
+def test_feedback_is_in_the_language_of_most_of_a_learners_notebooks(monkeypatch):
+    """report.feedback_language: each notebook counted once, an unreadable one not at all; a tie, or
+    nothing to count, is the grader's own language."""
+    def row(notebook, lang, check="check_a"):
+        return grading.Row("x", notebook, check, "pass", "", language=lang)
+
+    monkeypatch.delenv(i18n.LANG_ENV, raising=False)
+    assert report.feedback_language([row("a", "zh"), row("a", "zh", "check_b"), row("b", "en"), row("c", "zh")]) == "zh"
+    assert report.feedback_language([row("a", "zh", c) for c in "xyz"] + [row("b", "en"), row("c", "en")]) == "en"
+    assert report.feedback_language([row("a", "zh"), row("b", "")]) == "zh"
+    assert report.feedback_language([row("a", "zh"), row("b", "en")]) == "en" == report.feedback_language([])
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    assert report.feedback_language([row("a", "zh"), row("b", "en")]) == "zh" == report.feedback_language([])
+    assert report.feedback_language([row("b", "en")]) == "en"
+
+
+def test_a_notebook_says_its_language_in_its_metadata_and_the_runners_stops_are_translated():
+    nb = nbformat.v4.new_notebook()
+    assert grading.notebook_language(nb) == "en" and grading.notebook_language(None) == "en"
+    for odd in ("zh", {"language": "fr"}, {"language": ["zh"]}, None):
+        nb.metadata["cbam_course"] = odd
+        assert grading.notebook_language(nb) == "en", odd
+    nb.metadata["cbam_course"] = {"language": "zh"}
+    assert grading.notebook_language(nb) == "zh"
+    english = "stopped after 8 s, the limit for the whole notebook (cell 3 was running)"
+    assert run_module.TIME_LIMIT_IN_CELL.format(limit=8.0, cell=3) == english
+    with i18n.speaking("zh"):
+        chinese = i18n.tr(run_module.TIME_LIMIT_IN_CELL, limit=8.0, cell=3)
+        pointer = grading.hint("X raised ValueError: bad\n" + i18n.tr(checks.judge.TRACEBACK_POINTER))
+    assert _chinese(chinese) and "8" in chinese and "3" in chinese and pointer == "X raised ValueError: bad"
 
 
 def test_import_cbam_course_loads_no_grader():

@@ -30,14 +30,18 @@ def test_there_are_messages_in_every_part_of_the_package():
 def test_the_check_finds_a_missing_translation_and_different_fields(tmp_path, monkeypatch):
     (tmp_path / "pkg" / "checks").mkdir(parents=True)
     (tmp_path / "pkg" / "checks" / "x.py").write_text(
-        'from cbam_course.i18n import tr\nprint(tr("{name} is {what}", name=1, what=2))\nprint(tr("new"))\n')
+        'from cbam_course.i18n import figure_text, tr\nprint(tr("{name} is {what}", name=1, what=2))\nprint(tr("new"))\n'
+        'print(figure_text("drawn {n}", n=3))\n')
     monkeypatch.setattr(catalogs, "PACKAGE", tmp_path / "pkg")
     monkeypatch.setattr(catalogs, "ROOT", tmp_path)
     monkeypatch.setattr(catalogs, "CATALOGS", tmp_path / "catalogs")
     catalogs.write_po(tmp_path / "catalogs" / "checks.po", catalogs.extract()["checks"],
-                      {"{name} is {what}": "{name} 是 {whom}", "gone": "旧的"})
+                      {"{name} is {what}": "{name} 是 {whom}"})
+    with open(tmp_path / "catalogs" / "checks.po", "a", encoding="utf-8") as po:  # write_po drops what the code lost
+        po.write('\nmsgid "gone"\nmsgstr "旧的"\n')
     found = "\n".join(catalogs.problems())
     assert "missing: 'new'" in found and "fields differ" in found and "stale" in found and "not the compiled" in found
+    assert "missing: 'drawn {n}'" in found, "a figure's text is a message too"
 
 
 def test_po_round_trip_and_mo_load_with_the_standard_gettext(tmp_path):

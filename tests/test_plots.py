@@ -179,3 +179,29 @@ def test_data_flow_rejects_unknown_kind_and_sizes():
         plots.plot_data_flow("eca")
     with pytest.raises(ValueError, match="channels"):
         plots.plot_data_flow(channels=0)
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_figures_are_drawn_in_chinese_where_a_chinese_font_exists(monkeypatch, image):
+    """CBAM_COURSE_LANG=zh on a machine with a CJK font (pretended here: figure_text checks only that
+    one was found): titles, labels, channel names and the diagram's boxes in Chinese, the diagram's
+    shape unchanged (its skip paths are found by the boxes' text)."""
+    from cbam_course import i18n
+
+    english = {kind: plots.plot_data_flow(kind) for kind in ("cbam", "se")}
+    monkeypatch.setenv(i18n.LANG_ENV, "zh")
+    monkeypatch.setattr(i18n, "_FONT", ["a font with Chinese glyphs"])
+    for kind, en in english.items():
+        zh = plots.plot_data_flow(kind)
+        assert _chinese(zh.get_title()) and _chinese(zh.get_xlabel()) and _chinese(_texts(zh)), kind
+        assert (len(zh.lines), len(zh.patches)) == (len(en.lines), len(en.patches)), kind
+    ax = plots.plot_channel_values(torch.rand(len(FEATURE_NAMES)), ax=plt.subplots()[1])  # no layout: nothing drawn
+    assert [t.get_text() for t in ax.get_xticklabels()][:3] == ["红色", "绿色", "蓝色"]
+    assert ax.get_title() == "通道注意力" and ax.get_ylabel() == "注意力"
+    overlay = plots.overlay_attention(image, torch.rand(32, 40))
+    assert _chinese(overlay.get_title()) and overlay.get_xlabel() == "x（像素）"
+    monkeypatch.setattr(i18n, "_FONT", [None])  # no CJK font: English, never empty boxes
+    assert plots.show_image(image).get_title() == "Input image"

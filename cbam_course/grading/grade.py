@@ -29,6 +29,11 @@ soon as it ends, and a second run of the same command grades only the notebooks 
 (``--fresh`` grades them all again). Out come ``grades.csv`` (``learner,notebook,check,status,detail``),
 ``grades.md`` beside it (learners by notebook, checks passed) and ``feedback/<learner>.md``, rebuilt
 from the rows at the end of every run. The submissions are only read.
+
+Each notebook is graded in its own language: a notebook of the Chinese edition says so in its
+metadata (``metadata.cbam_course.language == "zh"``, :func:`notebook_language`), and its checks are
+judged, and its rows' details written, in Chinese (:func:`cbam_course.i18n.speaking`); each learner's
+feedback is in the language of that learner's notebooks (:mod:`cbam_course.grading.report`).
 """
 from __future__ import annotations
 
@@ -52,6 +57,7 @@ from pathlib import Path
 
 from ..checks import verdict
 from ..checks.judge import Target, traceback_pointers
+from ..i18n import LANGUAGES, language, speaking, tr
 from ..runtime import PROFILE_ENV, QUICK_ENV, RUNS_ENV
 from ..train.files import atomic_write
 from . import report, sandbox
@@ -61,12 +67,11 @@ STATUSES = ("pass", "fail", "not_done", "error", "timeout")
 DEFAULT_TIMEOUT = 300
 DEFAULT_MEMORY_MIB = 4096
 MAX_DEFAULT_JOBS = 8
-GRADER_VERSION = 2  # part of each notebook's saved rows: a new grader grades every notebook again
+GRADER_VERSION = 3  # part of each notebook's saved rows: a new grader grades every notebook again
 PACKAGE = Path(__file__).resolve().parents[1]
 PROBE = PACKAGE / "checks" / "probe.py"  # sent into each learner's kernel as source
 _CHECK_CALL = re.compile(r"^check_\w+$")
-
-
+# A checker's pointer to the traceback a lesson shows; the grader shows none (hint() drops it).
 class UsageError(Exception):
     """Something the instructor must fix before anything can be graded; the message says what."""
 
@@ -158,14 +163,23 @@ def identify(name: str, nb, exercises: dict[str, Exercise]) -> tuple[Exercise | 
            for c in getattr(nb, "cells", [])} if nb is not None else set()
     ids &= set(exercises)
     if named is not None and ids and named.stem not in ids:
-        return named, (f"its cells are exercise {', '.join(sorted(ids))}, not {named.stem}: the wrong "
-                       f"notebook was handed in under this name")
+        return named, tr("its cells are exercise {found}, not {named}: the wrong notebook was handed in under "
+                         "this name", found=", ".join(sorted(ids)), named=named.stem)
     if named is not None:
         return named, None
     if len(ids) == 1:
         return exercises[ids.pop()], None
     known = ", ".join(f"{s}.ipynb" for s in exercises)
-    return None, f"not one of the course's exercises: the file name must contain one of {known}"
+    return None, tr("not one of the course's exercises: the file name must contain one of {known}", known=known)
+
+
+def notebook_language(nb) -> str:
+    """The language a notebook is written in: ``metadata.cbam_course.language`` ("zh" in the
+    Chinese edition), else English ("en")."""
+    meta = getattr(nb, "metadata", None)
+    course = meta.get("cbam_course") if isinstance(meta, dict) else None
+    lang = course.get("language") if isinstance(course, dict) else None
+    return lang if lang in LANGUAGES else "en"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,6 +196,7 @@ class Row:
     detail: str
     message: str = ""
     exercise: str = ""
+    language: str = "en"  # the notebook's, which detail and message are written in ("": it could not be read)
 
 
 def one_line(text: str, limit: int = 400) -> str:
@@ -225,9 +240,10 @@ def _remote_probe(client, loop: asyncio.AbstractEventLoop, space: str, deadline:
     return ask
 
 
-def _judge(exercise: Exercise, verdicts: dict[str, tuple[str, str]], deadline: float):
+def _judge(exercise: Exercise, verdicts: dict[str, tuple[str, str]], deadline: float, lang: str):
     """The ``after`` step of :func:`execute`: send the probe into the kernel, then judge every
-    check here, each verdict kept as soon as it is known (a later check that hangs does not lose it)."""
+    check here, in ``lang``, each verdict kept as soon as it is known (a later check that hangs does
+    not lose it)."""
     async def after(client) -> None:
         space = f"_cbam_probe_{secrets.token_hex(8)}"
         setup = (f"{space} = __import__('types').ModuleType({space!r})\n"  # a module of its own, for its dataclasses
@@ -238,21 +254,23 @@ def _judge(exercise: Exercise, verdicts: dict[str, tuple[str, str]], deadline: f
         if content.get("status") != "ok":
             why = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
             for checker, _ in exercise.checks:
-                verdicts[checker] = ("error", f"the grader could not start its probe in this kernel: {why}")
+                verdicts[checker] = ("error", tr("the grader could not start its probe in this kernel: {why}", why=why))
             return
         loop = asyncio.get_running_loop()
         ask = _remote_probe(client, loop, space, deadline)
 
         def judge_all() -> None:
-            for checker, target in exercise.checks:
-                try:
-                    verdicts[checker] = verdict(checker, Target(target, ask))
-                except TimeoutError:
-                    verdicts[checker] = ("timeout", "the checks ran past the time limit for the whole notebook")
-                except Exception as err:  # noqa: BLE001 - the kernel died, the probe's reply was unusable
-                    verdicts[checker] = ("error", f"the checks could not run: {type(err).__name__}: {err}"[:400])
-                    if time.monotonic() > deadline:
-                        break
+            with speaking(lang):  # this worker thread's own language: the checkers' hints are written in it
+                for checker, target in exercise.checks:
+                    try:
+                        verdicts[checker] = verdict(checker, Target(target, ask))
+                    except TimeoutError:
+                        verdicts[checker] = ("timeout", tr("the checks ran past the time limit for the whole notebook"))
+                    except Exception as err:  # noqa: BLE001 - the kernel died, the probe's reply was unusable
+                        verdicts[checker] = ("error", tr("the checks could not run: {error}",
+                                                         error=f"{type(err).__name__}: {err}")[:400])
+                        if time.monotonic() > deadline:
+                            break
 
         await asyncio.to_thread(judge_all)
     return after
@@ -265,31 +283,45 @@ def _missing(target: str, nb, cell_errors: list[tuple[int, str]]) -> str:
     errors = dict(cell_errors)
     for index in defining:
         if index in errors:
-            return f"{target} is not defined: its cell (cell {index}) raised {errors[index]}"
+            return tr("{target} is not defined: its cell (cell {cell}) raised {error}", target=target, cell=index,
+                      error=errors[index])
     if not defining:
-        return f"{target} is not defined: the notebook has no cell that defines it (was the exercise's cell deleted?)"
-    first = f" (cell {cell_errors[0][0]} raised {cell_errors[0][1]})" if cell_errors else ""
-    return f"{target} is not defined after running the notebook{first}"
+        return tr("{target} is not defined: the notebook has no cell that defines it (was the exercise's cell "
+                  "deleted?)", target=target)
+    if cell_errors:
+        return tr("{target} is not defined after running the notebook (cell {cell} raised {error})", target=target,
+                  cell=cell_errors[0][0], error=cell_errors[0][1])
+    return tr("{target} is not defined after running the notebook", target=target)
 
 
 def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: float,
                    memory_mib: int | None, env: dict[str, str]) -> list[Row]:
     """Every check of ``sub``'s exercise, graded: one Row each (one Row with no check when the
-    notebook is not an exercise). The submission is read once and never written."""
+    notebook is not an exercise), judged and written in the notebook's language (English when it
+    cannot be read). The submission is read once and never written."""
     import nbformat
 
-    def rows(exercise: Exercise | None, status: str, detail: str) -> list[Row]:
-        if exercise is None:
-            return [Row(sub.learner, sub.name, "", status, one_line(detail), detail)]
-        return [Row(sub.learner, sub.name, checker, status, one_line(detail), detail, exercise.stem)
-                for checker, _ in exercise.checks]
-
     data = sub.path.read_bytes()
-    nb, problem = None, None
+    nb, damage = None, None
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as exc:  # noqa: BLE001 - any damage: not UTF-8, not JSON, not a notebook
-        problem = f"cannot read the notebook ({type(exc).__name__}: {one_line(exc, 200)}): ask for a fresh copy"
+        damage = f"{type(exc).__name__}: {one_line(exc, 200)}"
+    lang = notebook_language(nb) if nb is not None else ""
+    with speaking(lang or "en"):
+        return _grade_notebook(sub, exercises, data, nb, damage, lang, timeout=timeout, memory_mib=memory_mib, env=env)
+
+
+def _grade_notebook(sub: Submission, exercises: dict[str, Exercise], data: bytes, nb, damage: str | None, lang: str,
+                    *, timeout: float, memory_mib: int | None, env: dict[str, str]) -> list[Row]:
+    """:func:`grade_notebook` once the notebook is read (``damage``: why it could not be), in its language."""
+    def rows(exercise: Exercise | None, status: str, detail: str) -> list[Row]:
+        if exercise is None:
+            return [Row(sub.learner, sub.name, "", status, one_line(detail), detail, "", lang)]
+        return [Row(sub.learner, sub.name, checker, status, one_line(detail), detail, exercise.stem, lang)
+                for checker, _ in exercise.checks]
+
+    problem = tr("cannot read the notebook ({error}): ask for a fresh copy", error=damage) if damage else None
     exercise, wrong = identify(sub.name, nb, exercises)
     if problem or wrong:
         return rows(exercise, "error", problem or wrong)
@@ -305,7 +337,7 @@ def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: 
         verdicts: dict[str, tuple[str, str]] = {}
         done = execute(nb, cwd=work, env={**env, **private}, limit=timeout, cell_timeout=timeout, memory_mib=memory_mib,
                        allow_errors=True, keep_outputs=False, quiet=True, sandboxed=True,
-                       after=_judge(exercise, verdicts, time.monotonic() + timeout))
+                       after=_judge(exercise, verdicts, time.monotonic() + timeout, lang or "en"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -314,12 +346,13 @@ def grade_notebook(sub: Submission, exercises: dict[str, Exercise], *, timeout: 
         status, text = verdicts.get(checker, (None, ""))
         if status is None:  # the run ended before this check was made
             status = "timeout" if done.timed_out else "error"
-            text = done.error or "the notebook stopped before the checks ran"
+            text = (tr(done.stop[0], **done.stop[1]) if done.stop
+                    else done.error or tr("the notebook stopped before the checks ran"))
         elif status == "missing":
             status, text = "error", _missing(target, nb, done.cell_errors)
         elif status in ("fail", "error"):
             text = hint(text)
-        out.append(Row(sub.learner, sub.name, checker, status, one_line(text), text, exercise.stem))
+        out.append(Row(sub.learner, sub.name, checker, status, one_line(text), text, exercise.stem, lang))
     return out
 
 
@@ -431,9 +464,9 @@ def grade(root: Path, out: Path, *, timeout: float = DEFAULT_TIMEOUT, jobs: int 
                 s = subs[i]
                 ex, _ = identify(s.name, None, exercises)
                 checks = [c for c, _ in ex.checks] if ex else [""]
-                results[i] = [Row(s.learner, s.name, c, "error", one_line(f"the grader failed: {exc}"),
-                                  f"the grader failed on this notebook: {type(exc).__name__}: {exc}",
-                                  ex.stem if ex else "") for c in checks]
+                results[i] = [Row(s.learner, s.name, c, "error", one_line(tr("the grader failed: {error}", error=exc)),
+                                  tr("the grader failed on this notebook: {error}", error=f"{type(exc).__name__}: {exc}"),
+                                  ex.stem if ex else "", language()) for c in checks]
             atomic_write(_rows_file(folder, subs[i]), json.dumps(
                 {"key": keys[i], "learner": subs[i].learner, "notebook": subs[i].name,
                  "rows": [dataclasses.asdict(r) for r in results[i]]}))

@@ -51,6 +51,7 @@ from nbclient.jsonutil import json_clean
 from nbclient.output_widget import OutputWidget
 from traitlets.config import Config
 
+from ..i18n import N_
 from ..runtime import PROFILE_ENV, QUICK_ENV
 from . import sandbox
 
@@ -61,6 +62,14 @@ CELL_TIMEOUT = {"quick": 600, "laptop": 3 * 3600, "full": None}
 NOTEBOOK_LIMIT = {"quick": 1800, "laptop": 4 * 3600, "full": 4 * 3600}
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MEMORY_CELL_TAG = "runtime-probe"
+# Why a run stopped early (Execution.stop): English here, where the tools print it; the grader shows
+# each in the learner's language (cbam_course/grading/grade.py).
+CELL_TOO_LONG = N_("a cell ran longer than {seconds} s: {error}")
+TIME_LIMIT = N_("stopped after {limit:g} s, the limit for the whole notebook")
+TIME_LIMIT_IN_CELL = N_("stopped after {limit:g} s, the limit for the whole notebook (cell {cell} was running)")
+KERNEL_STOPPED = N_("the kernel stopped: it crashed, was killed, or exited (os._exit, the memory limit)")
+KERNEL_STOPPED_IN_CELL = N_("the kernel stopped while cell {cell} ran: it crashed, was killed, or exited "
+                            "(os._exit, the memory limit)")
 POLL_SLICE = 1.0  # seconds: the longest a lost wake-up can delay a reply or an output
 _QUIET = logging.getLogger("cbam_course.grading.quiet")  # nbclient's warnings, when the caller wants none
 _QUIET.addHandler(logging.NullHandler())
@@ -248,9 +257,11 @@ class Execution:
     """What :func:`execute` did: the wall time (kernel start included), why the run stopped early
     (``error``, None when every cell ran), whether the time limit or a dead kernel stopped it, the
     cell that was running then, the errors of cells that raised (allow_errors runs), and what the
-    ``after`` step returned."""
+    ``after`` step returned. ``stop``: when the limit, a cell's timeout or a dead kernel stopped the
+    run, ``error`` as a template of this module and its fields, to be shown in another language."""
     seconds: float
     error: str | None = None
+    stop: tuple[str, dict[str, Any]] | None = None
     timed_out: bool = False
     kernel_died: bool = False
     cell: int | None = None
@@ -315,7 +326,7 @@ def execute(nb: nbformat.NotebookNode, *, cwd: str | Path, env: dict[str, str], 
     try:
         asyncio.run(run())
     except CellTimeoutError as exc:
-        done.error = f"a cell ran longer than {client.timeout} s: {str(exc).splitlines()[0]}"
+        done.stop = (CELL_TOO_LONG, {"seconds": client.timeout, "error": str(exc).splitlines()[0]})
     except (CellExecutionError, DeadKernelError, Exception) as exc:  # noqa: BLE001 - reported, not raised
         done.kernel_died = isinstance(exc, DeadKernelError)
         done.error = _one_line(exc)
@@ -327,12 +338,12 @@ def execute(nb: nbformat.NotebookNode, *, cwd: str | Path, env: dict[str, str], 
     done.cell, done.cell_errors = client.running, client.cell_errors
     if watchdog.fired and not finished.is_set():
         done.timed_out, done.kernel_died = True, False
-        where = f" (cell {done.cell} was running)" if done.cell is not None else ""
-        done.error = f"stopped after {limit:g} s, the limit for the whole notebook{where}"
+        done.stop = ((TIME_LIMIT, {"limit": limit}) if done.cell is None
+                     else (TIME_LIMIT_IN_CELL, {"limit": limit, "cell": done.cell}))
     elif done.kernel_died:
-        where = f" while cell {done.cell} ran" if done.cell is not None else ""
-        done.error = (f"the kernel stopped{where}: it crashed, was killed, or exited "
-                      f"(os._exit, the memory limit)")
+        done.stop = (KERNEL_STOPPED, {}) if done.cell is None else (KERNEL_STOPPED_IN_CELL, {"cell": done.cell})
+    if done.stop is not None:
+        done.error = done.stop[0].format(**done.stop[1])
     return done
 
 
