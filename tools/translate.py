@@ -15,7 +15,8 @@ the English text it translates::
 
 Every markdown cell is translated. A code cell is translated where a learner reads something in it
 (a comment, or a string with a space in it: a printed sentence, a title): the translated cell must
-be the same program, strings and comments aside (their syntax trees are compared). The badge and the
+be the same program, strings and comments aside (their syntax trees are compared; an f-string's fields
+may come in another order, as a Chinese sentence often needs). The badge and the
 Colab set-up cell are not translated: ``tools/colab.py`` stamps the Chinese notebooks with their own,
 which also sets ``CBAM_COURSE_LANG=zh`` so that the package speaks Chinese there. ``build`` writes
 the Chinese notebooks (metadata ``cbam_course.language = "zh"``); ``make translations`` also stamps
@@ -106,10 +107,19 @@ def learner_reads(cell) -> bool:
 
 
 class _Blank(ast.NodeTransformer):
-    """Strings blanked (their text is free to change), everything else kept."""
+    """Strings blanked (their text is free to change), everything else kept. An f-string keeps its
+    fields, in any order: a Chinese sentence often names them in another order than the English."""
 
     def visit_Constant(self, node):
         return ast.copy_location(ast.Constant(value=""), node) if isinstance(node.value, str) else node
+
+    def visit_FormattedValue(self, node):
+        node.value = self.visit(node.value)
+        return node   # its conversion and format spec (":.3f") are code: kept
+
+    def visit_JoinedStr(self, node):
+        fields = [self.visit(v) for v in node.values if isinstance(v, ast.FormattedValue)]
+        return ast.copy_location(ast.JoinedStr(values=sorted(fields, key=ast.dump)), node)
 
 
 def same_program(english: str, translated: str) -> bool:
