@@ -5,10 +5,10 @@ compile them to .mo.
     python tools/i18n.py update     # add new messages (empty), drop gone ones, compile: then translate
     python tools/i18n.py compile    # .po -> .mo (make translations runs it)
 
-A message is the first argument of ``tr("...")`` or of ``N_("...")`` in the package's source: a
-string literal (a template whose ``{fields}`` the code fills). Which catalog (domain) it belongs to
-is where it is written: ``checks/`` -> checks, ``train/`` and ``fast/`` -> train, ``grading/`` ->
-grading, the top-level modules -> core. A translation must keep the message's ``{fields}``
+A message is the first argument of ``tr("...")``, ``N_("...")`` or ``figure_text("...")`` in the
+package's source: a string literal (a template whose ``{fields}`` the code fills). Which catalog
+(domain) it belongs to is where it is written: ``checks/`` -> checks, ``train/`` and ``fast/`` ->
+train, ``grading/`` -> grading, the top-level modules -> core. A translation must keep the message's ``{fields}``
 exactly; tests/test_i18n.py fails on a missing, stale or mismatched entry, and on a .mo file that
 is not the compiled .po.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cbam_course"
 CATALOGS = PACKAGE / "i18n" / "zh_CN" / "LC_MESSAGES"
+MARKERS = ("tr", "N_", "figure_text")  # the functions whose first argument is a message
 HEADER = ('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n"Language: zh_CN\\n"\n'
           '"Project-Id-Version: cbam-course\\n"\n')
 
@@ -36,14 +37,14 @@ def domain_of(path: Path) -> str:
 
 
 def extract() -> dict[str, dict[str, list[str]]]:
-    """``{domain: {message: [where it is written]}}`` for every ``tr``/``N_`` literal of the package."""
+    """``{domain: {message: [where it is written]}}`` for every ``tr``/``N_``/``figure_text`` literal of the package."""
     found: dict[str, dict[str, list[str]]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         if path.parts[-2] == "i18n":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("tr", "N_")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in MARKERS
                     and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 where = f"{path.relative_to(ROOT).as_posix()}:{node.lineno}"
                 found.setdefault(domain_of(path), {}).setdefault(node.args[0].value, []).append(where)
