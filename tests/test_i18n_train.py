@@ -115,3 +115,19 @@ def test_the_figures_titles_and_labels_are_in_the_catalog():
     train = catalogs.extract()["train"]
     for text in ("Confusion matrix", "predicted class", "Training loss per iteration", "Validation"):
         assert any(where.startswith("cbam_course/train/") for where in train[text]), text
+
+
+def test_figures_are_labelled_in_chinese_where_a_chinese_font_exists(zh, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from cbam_course import i18n
+    from cbam_course.train import figures
+
+    monkeypatch.setattr(i18n, "_FONT", [None])   # no CJK font: English, never empty boxes
+    ax = figures.plot_budget_comparison({"same epochs": {"cbam": [80.0, 81.0]}})
+    assert ax.get_title() == "Test accuracy under the same budget" and ax.get_xlabel() == "budget"
+    monkeypatch.setattr(i18n, "_FONT", ["Noto Sans CJK SC"])  # as if the machine had one
+    ax = figures.plot_budget_comparison({"same epochs": {"cbam": [80.0, 81.0]}})
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("相同预算下的测试准确率", "预算", "测试准确率（%）")
+    assert ax.get_legend().get_title().get_text() == "注意力"
+    plt.close("all")

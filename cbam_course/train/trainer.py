@@ -100,7 +100,9 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.metrics_path, self.show_progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
         described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
-        self.live = LivePlot(live_plot, title=figure_text("Training {model}", model=f"{type(model).__name__}({described})"))
+        self.live = LivePlot(live_plot)
+        if self.live.enabled:  # figure_text looks for a CJK font: only when there is a figure to draw
+            self.live.title = figure_text("Training {model}", model=f"{type(model).__name__}({described})")
         self.history, self.epoch, self.step = History(), 0, 0  # epochs finished, optimizer steps taken
         self.target_epochs, self.partial_epoch, self._in_flight = self.recipe.epochs, PartialEpoch(), False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
