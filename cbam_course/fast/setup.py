@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..i18n import tr
 from ..measure import interleave
 from .cpu import cpu_has_native_bfloat16
 
@@ -90,6 +91,7 @@ def choose_cpu_setup(model: nn.Module, batch_size: int, num_classes: int = 10, i
     winner = min(candidates, key=lambda s: best[str(s)])
     timed = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in best.items())
     if len(candidates) == 1:
-        return winner, f"Set-up: {winner} (the only candidate here; a step took {best[str(winner)]:.2f} s)."
-    return winner, (f"Set-up: {winner}, the fastest of {len(candidates)} timed here "
-                    f"(best of {rounds} steps of batch {batch_size} each: {timed}).")
+        return winner, tr("Set-up: {setup} (the only candidate here; a step took {seconds:.2f} s).",
+                          setup=winner, seconds=best[str(winner)])
+    return winner, tr("Set-up: {setup}, the fastest of {n} timed here (best of {rounds} steps of batch {batch} each: "
+                      "{timed}).", setup=winner, n=len(candidates), rounds=rounds, batch=batch_size, timed=timed)

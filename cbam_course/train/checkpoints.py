@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .files import atomic_path
+from ..i18n import tr
 from ..models import AttentionCNN
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "check_compatible", "model_config",
@@ -39,7 +40,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
 
 def _describe_model(config: dict | None) -> str:
     if not config or "model" not in config:
-        return "an unknown model"
+        return tr("an unknown model")
     m = config["model"]
     return f"{m.get('class', 'model')}(attention={m.get('attention')!r}, width={m.get('width')}, num_classes={m.get('num_classes')})"
 
@@ -67,23 +68,26 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"No checkpoint at {path}: train first, or check the path.")
+        raise CheckpointError(tr("No checkpoint at {path}: train first, or check the path.", path=path))
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # zip/pickle/EOF errors: the file is damaged or not ours
         reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
         if "weights_only" in str(err) or "Weights only load failed" in str(err):
-            reason = "it holds Python objects, not just tensors, so it is not loaded for safety"
-        raise CheckpointError(
-            f"Cannot read checkpoint {path}: the file is damaged or not a PyTorch checkpoint "
-            f"({type(err).__name__}: {reason[:160]}). Delete it and train again (or copy it again)."
-        ) from None
+            reason = tr("it holds Python objects, not just tensors, so it is not loaded for safety")
+        raise CheckpointError(tr(
+            "Cannot read checkpoint {path}: the file is damaged or not a PyTorch checkpoint "
+            "({error}: {reason}). Delete it and train again (or copy it again).",
+            path=path, error=type(err).__name__, reason=reason[:160])) from None
     if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         ckpt = {"model": ckpt}  # a plain state_dict
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
-        raise CheckpointError(f"{path} is not a model checkpoint: expected a dict with a 'model' "
-                              f"state_dict, found {type(ckpt).__name__}"
-                              + (f" with keys {sorted(ckpt)[:6]}" if isinstance(ckpt, dict) else "") + ".")
+        if isinstance(ckpt, dict):
+            raise CheckpointError(tr("{path} is not a model checkpoint: expected a dict with a 'model' state_dict, "
+                                     "found {found} with keys {keys}.", path=path, found=type(ckpt).__name__,
+                                     keys=sorted(ckpt)[:6]))
+        raise CheckpointError(tr("{path} is not a model checkpoint: expected a dict with a 'model' state_dict, "
+                                 "found {found}.", path=path, found=type(ckpt).__name__))
     if model is not None:
         check_compatible(ckpt, model, path)
         model.load_state_dict(ckpt["model"])
@@ -96,10 +100,10 @@ def check_compatible(ckpt: dict, model: nn.Module, path: str | os.PathLike = "ch
     expected = model_config(model)
     found = (ckpt.get("config") or {}).get("model")
     if found and expected.get("class") == found.get("class") and found != expected:
-        raise CheckpointError(
-            f"Checkpoint {path} holds {_describe_model({'model': found})}, but the model here is "
-            f"{_describe_model({'model': expected})}. Build the same model (or use another output "
-            f"folder) to use it.")
+        raise CheckpointError(tr(
+            "Checkpoint {path} holds {found}, but the model here is {expected}. Build the same model (or use "
+            "another output folder) to use it.", path=path, found=_describe_model({"model": found}),
+            expected=_describe_model({"model": expected})))
     own = model.state_dict()
     theirs = ckpt["model"]
     missing = [k for k in own if k not in theirs]
@@ -109,13 +113,15 @@ def check_compatible(ckpt: dict, model: nn.Module, path: str | os.PathLike = "ch
     if missing or extra or shapes:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} weights missing (e.g. {missing[0]!r})")
+            parts.append(tr("{n} weights missing (e.g. {name})", n=len(missing), name=repr(missing[0])))
         if extra:
-            parts.append(f"{len(extra)} unexpected weights (e.g. {extra[0]!r})")
+            parts.append(tr("{n} unexpected weights (e.g. {name})", n=len(extra), name=repr(extra[0])))
         if shapes:
             k, s_found, s_exp = shapes[0]
-            parts.append(f"{len(shapes)} shapes differ (e.g. {k!r}: expected {s_exp}, found {s_found})")
-        where = f" It was saved from {_describe_model(ckpt.get('config'))}." if found else ""
-        raise CheckpointError(
-            f"Checkpoint {path} does not fit the model here, {_describe_model({'model': expected})}: "
-            f"{'; '.join(parts)}.{where} Build the model it was saved from, or train a new one.")
+            parts.append(tr("{n} shapes differ (e.g. {name}: expected {expected}, found {found})",
+                            n=len(shapes), name=repr(k), expected=s_exp, found=s_found))
+        where = tr(" It was saved from {model}.", model=_describe_model(ckpt.get("config"))) if found else ""
+        raise CheckpointError(tr(
+            "Checkpoint {path} does not fit the model here, {model}: {problems}.{where} Build the model it was "
+            "saved from, or train a new one.", path=path, model=_describe_model({"model": expected}),
+            problems="; ".join(parts), where=where))

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .files import atomic_path
+from ..i18n import tr
 from ..runtime import DATA_ENV
 from .data import ImageSet
 
@@ -64,22 +65,24 @@ def _md5(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _not_found_message(root: Path, reason: str) -> str:
-    return (
-        f"CIFAR-10 is not in {root} and could not be downloaded ({reason}).\n"
-        f"Fix: on a machine with internet, download {CIFAR10_URL} (about 163 MB), put the file "
-        f"{CIFAR10_ARCHIVE} in the folder {root.resolve()} (so that {root.resolve() / CIFAR10_ARCHIVE} "
-        f"exists) and run again: it is verified and unpacked there. Or point the environment variable "
-        f"{DATA_ENV} at a folder that holds it. Without data, quick mode (CBAM_COURSE_QUICK=1) uses "
-        f"the generated stand-in."
-    )
+    return tr(
+        "CIFAR-10 is not in {root} and could not be downloaded ({reason}).\n"
+        "Fix: on a machine with internet, download {url} (about 163 MB), put the file "
+        "{archive} in the folder {folder} (so that {path} "
+        "exists) and run again: it is verified and unpacked there. Or point the environment variable "
+        "{env} at a folder that holds it. Without data, quick mode (CBAM_COURSE_QUICK=1) uses "
+        "the generated stand-in.",
+        root=root, reason=reason, url=CIFAR10_URL, archive=CIFAR10_ARCHIVE, folder=root.resolve(),
+        path=root.resolve() / CIFAR10_ARCHIVE, env=DATA_ENV)
 
 
 def _corrupt_message(what: Path, reason: str) -> str:
-    return (
-        f"CIFAR-10 at {what} is damaged ({reason}). Fix: delete it"
-        f"{' and the folder ' + str(what.parent / CIFAR10_FOLDER) if what.name == CIFAR10_ARCHIVE else ''}"
-        f", then download {CIFAR10_URL} again (or let the course download it) into {what.parent}."
-    )
+    if what.name == CIFAR10_ARCHIVE:
+        return tr("CIFAR-10 at {what} is damaged ({reason}). Fix: delete it and the folder {folder}, then "
+                  "download {url} again (or let the course download it) into {parent}.",
+                  what=what, reason=reason, folder=what.parent / CIFAR10_FOLDER, url=CIFAR10_URL, parent=what.parent)
+    return tr("CIFAR-10 at {what} is damaged ({reason}). Fix: delete it, then download {url} again (or let the "
+              "course download it) into {parent}.", what=what, reason=reason, url=CIFAR10_URL, parent=what.parent)
 
 
 def _is_image_folder(root: Path) -> bool:
@@ -128,7 +131,7 @@ def _download(root: Path) -> None:
     except (OSError, ConnectionError, ValueError) as err:  # URLError is an OSError
         archive = root / CIFAR10_ARCHIVE
         if archive.is_file() and _md5(archive) != CIFAR10_MD5:
-            raise DatasetCorruptError(_corrupt_message(archive, "incomplete download, md5 mismatch")) from None
+            raise DatasetCorruptError(_corrupt_message(archive, tr("incomplete download, md5 mismatch"))) from None
         raise DatasetNotFoundError(_not_found_message(root, f"{type(err).__name__}: {err}")) from None
     except RuntimeError as err:  # torchvision: "File not found or corrupted."
         raise DatasetCorruptError(_corrupt_message(root / CIFAR10_ARCHIVE, str(err))) from None
@@ -137,12 +140,13 @@ def _download(root: Path) -> None:
 def _unpack_archive(archive: Path) -> None:
     digest = _md5(archive)
     if digest != CIFAR10_MD5:
-        raise DatasetCorruptError(_corrupt_message(archive, f"md5 is {digest}, expected {CIFAR10_MD5}"))
+        raise DatasetCorruptError(_corrupt_message(archive, tr("md5 is {digest}, expected {md5}",
+                                                               digest=digest, md5=CIFAR10_MD5)))
     try:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(archive.parent, filter="data")
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise DatasetCorruptError(_corrupt_message(archive, f"cannot unpack: {err}")) from None
+        raise DatasetCorruptError(_corrupt_message(archive, tr("cannot unpack: {err}", err=err))) from None
 
 
 def _load_torchvision(root: Path, train: bool) -> ImageSet:
@@ -203,8 +207,8 @@ def _decode_files(files: list[Path]) -> torch.Tensor:
             out = _decode_with_pil(chunk)
         bad = [str(p) for p, im in zip(chunk, out) if im.shape != (3, 32, 32)]
         if bad:
-            raise DatasetCorruptError(f"{bad[0]} is not a 32x32 image (CIFAR-10's size); "
-                                      f"{len(bad)} such files in this folder. Remove them or re-copy the data.")
+            raise DatasetCorruptError(tr("{file} is not a 32x32 image (CIFAR-10's size); {n} such files in this "
+                                         "folder. Remove them or re-copy the data.", file=bad[0], n=len(bad)))
         return torch.stack(out)
 
     size = 2000
@@ -218,8 +222,8 @@ def _load_image_folder(root: Path, split: str) -> ImageSet:
     split_dir = root / split
     classes, files, labels = _list_image_folder(split_dir)
     if not files:
-        raise DatasetNotFoundError(f"{split_dir} holds no .jpg/.png images in class folders. "
-                                   + _not_found_message(root, "empty image folder"))
+        raise DatasetNotFoundError(tr("{folder} holds no .jpg/.png images in class folders. {fix}", folder=split_dir,
+                                      fix=_not_found_message(root, tr("empty image folder"))))
     # The cache is keyed by the file list and sizes, so a changed copy is decoded again.
     key = hashlib.sha1(f"{_CACHE_VERSION}|{classes}|{len(files)}|{files[0].name}|{files[-1].name}|"
                        f"{sum(1 for _ in files)}|{split_dir.stat().st_mtime_ns}".encode()).hexdigest()[:16]

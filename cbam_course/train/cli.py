@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..i18n import tr
 from ..models import ATTENTIONS
 from ..runtime import get_device
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME, CheckpointError, load_checkpoint
@@ -40,7 +41,7 @@ __all__ = ["train_main", "training_parser", "train_from_args"]
 def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+        raise argparse.ArgumentTypeError(tr("expected a positive integer, got {text}", text=text))
     return value
 
 
@@ -116,13 +117,13 @@ def _resume_mismatch(out: Path, profile: Profile) -> str | None:
     was_quick = bool(config.get("is_standin")) or config.get("profile") == "quick"
     now_quick = profile.data == "standin"
     if was_quick and not now_quick:
-        return ("this run was a quick run (the generated stand-in): add --quick to resume it, "
-                "or start a new run in another folder.")
+        return tr("this run was a quick run (the generated stand-in): add --quick to resume it, "
+                  "or start a new run in another folder.")
     if now_quick and not was_quick:
         name = config.get("profile")
-        how = f"--profile {name}" if name in PROFILES else "the profile it was trained with"
-        return (f"this run was trained on real CIFAR-10 (profile {name!r}), not the generated stand-in: "
-                f"resume it without --quick ({how}), or start a new quick run in another folder.")
+        how = f"--profile {name}" if name in PROFILES else tr("the profile it was trained with")
+        return tr("this run was trained on real CIFAR-10 (profile {name}), not the generated stand-in: resume it "
+                  "without --quick ({how}), or start a new quick run in another folder.", name=repr(name), how=how)
     return None
 
 
@@ -137,8 +138,9 @@ def _train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _error(err: Exception) -> int:
-    print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+def _error(err: Exception | str) -> int:
+    """Print ``err`` as the one line ``error: ...`` on stderr (in the learner's language); exit code 1."""
+    print(tr("error: {message}", message=" ".join(str(err).split())), file=sys.stderr)
     return 1
 
 
@@ -148,38 +150,41 @@ def train_main(argv: list[str]) -> int:
     if args.out is None:
         return _store_main(args)
     if not args.resume and (Path(args.out) / CHECKPOINT_NAME).is_file():
-        print(f"note: starting a new run; {Path(args.out) / CHECKPOINT_NAME} will be replaced "
-              f"(add --resume to continue it instead).", file=sys.stderr)
+        print(tr("note: starting a new run; {path} will be replaced (add --resume to continue it instead).",
+                 path=Path(args.out) / CHECKPOINT_NAME), file=sys.stderr)
     try:
         mismatch = _resume_mismatch(Path(args.out), profile_of(args)) if args.resume else None
         if mismatch:
-            print(f"error: {mismatch}", file=sys.stderr)
-            return 1
+            return _error(mismatch)
         trainer = train_from_args(args, tta=args.tta, resume=args.resume, progress=not args.no_progress)
     except (CheckpointError, DataError, ValueError) as err:
         return _error(err)
     h = trainer.history
     if h.epochs:
         last = h.epochs[-1]
-        print(f"{args.attention}: {trainer.epoch} epochs, {trainer.step} steps, train acc {last['train_acc']:.2f}%, "
-              f"test acc {h.final_test_acc:.2f}%"
-              + (f" ({h.test['tta_acc']:.2f}% with flip TTA)" if h.test.get("tta_acc") is not None else "")
-              + f" -> {args.out}/{CHECKPOINT_NAME}, {args.out}/{METRICS_NAME}")
+        files = f"{args.out}/{CHECKPOINT_NAME}, {args.out}/{METRICS_NAME}"
+        if h.test.get("tta_acc") is not None:
+            print(tr("{attention}: {epochs} epochs, {steps} steps, train acc {train_acc:.2f}%, test acc {test_acc:.2f}% "
+                     "({tta_acc:.2f}% with flip TTA) -> {files}", attention=args.attention, epochs=trainer.epoch,
+                     steps=trainer.step, train_acc=last["train_acc"], test_acc=h.final_test_acc,
+                     tta_acc=h.test["tta_acc"], files=files))
+        else:
+            print(tr("{attention}: {epochs} epochs, {steps} steps, train acc {train_acc:.2f}%, test acc {test_acc:.2f}% "
+                     "-> {files}", attention=args.attention, epochs=trainer.epoch, steps=trainer.step,
+                     train_acc=last["train_acc"], test_acc=h.final_test_acc, files=files))
     return 0
 
 
 def _store_main(args: argparse.Namespace) -> int:
     """``train`` without ``--out``: the run from the store, or trained into it."""
     if args.tta:
-        print("error: --tta needs --out: stored runs are tested without flip TTA, so that the lessons "
-              "find them. Add --out DIR to train a run of your own with it.", file=sys.stderr)
-        return 1
+        return _error(tr("--tta needs --out: stored runs are tested without flip TTA, so that the lessons find them. "
+                         "Add --out DIR to train a run of your own with it."))
     chosen = [name for name, used in (("--set", args.set), ("--amp", args.amp != "auto"),
                                       ("--channels-last", args.channels_last != "auto")) if used]
     if chosen:
-        print(f"error: {', '.join(chosen)} needs --out: the run store holds the runs the lessons use, trained "
-              f"as their profile says. Add --out DIR to train a run of your own.", file=sys.stderr)
-        return 1
+        return _error(tr("{options} needs --out: the run store holds the runs the lessons use, trained as their "
+                         "profile says. Add --out DIR to train a run of your own.", options=", ".join(chosen)))
     try:
         run = fetch_run(args.attention, profile=profile_of(args), recipe=args.recipe, epochs=args.epochs,
                         width=args.width, data_root=args.data, seed=args.seed, time_budget=args.time_budget,
@@ -188,9 +193,15 @@ def _store_main(args: argparse.Namespace) -> int:
     except (RunStoreError, CheckpointError, DataError, ValueError) as err:
         return _error(err)
     except KeyboardInterrupt as err:
-        print(f"interrupted: {err}" if str(err) else "interrupted: run the same command again to resume.",
-              file=sys.stderr)
+        print(tr("interrupted: {message}", message=err) if str(err)
+              else tr("interrupted: run the same command again to resume."), file=sys.stderr)
         return 130
-    print(f"{args.attention}: {run.epoch} epochs, {run.step} steps, test acc {run.test_acc:.2f}% -> {run.folder} "
-          f"({'trained now' if run.trained else 'loaded from the run store'}; --out DIR trains one of your own)")
+    if run.trained:
+        print(tr("{attention}: {epochs} epochs, {steps} steps, test acc {acc:.2f}% -> {folder} (trained now; --out "
+                 "DIR trains one of your own)", attention=args.attention, epochs=run.epoch, steps=run.step,
+                 acc=run.test_acc, folder=run.folder))
+    else:
+        print(tr("{attention}: {epochs} epochs, {steps} steps, test acc {acc:.2f}% -> {folder} (loaded from the run "
+                 "store; --out DIR trains one of your own)", attention=args.attention, epochs=run.epoch,
+                 steps=run.step, acc=run.test_acc, folder=run.folder))
     return 0

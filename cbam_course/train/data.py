@@ -19,6 +19,8 @@ from typing import Iterator
 
 import torch
 
+from ..i18n import tr
+
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "ImageSet", "make_standin", "normalize", "augment_batch",
     "random_crop_flip", "BatchLoader", "run_loaders",
@@ -52,10 +54,11 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
-            raise ValueError(f"images must be uint8 of shape (N, 3, H, W), got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}.")
+            raise ValueError(tr("images must be uint8 of shape (N, 3, H, W), got {dtype} {shape}.",
+                                dtype=self.images.dtype, shape=tuple(self.images.shape)))
         if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"labels must have shape ({self.images.shape[0]},), got {tuple(self.labels.shape)}.")
+            raise ValueError(tr("labels must have shape ({n},), got {shape}.", n=self.images.shape[0],
+                                shape=tuple(self.labels.shape)))
         self.labels = self.labels.long()
 
     def __len__(self) -> int:
@@ -70,10 +73,11 @@ class ImageSet:
         set. The split depends on ``seed`` alone (not on a run's seed), so every run of a course
         recipe holds out the same images and their validation numbers compare."""
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}.")
+            raise ValueError(tr("fraction must be between 0 and 1 (exclusive), got {fraction}.", fraction=repr(fraction)))
         n_held = max(1, round(len(self) * fraction))
         if n_held >= len(self):
-            raise ValueError(f"Holding out {fraction:.0%} of {len(self)} images leaves none to train on.")
+            raise ValueError(tr("Holding out {fraction:.0%} of {n} images leaves none to train on.",
+                                fraction=fraction, n=len(self)))
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         rest, held = order[n_held:].sort().values, order[:n_held].sort().values
 
@@ -140,7 +144,8 @@ def make_standin(n_train: int = 2000, n_test: int = 500, seed: int = 0) -> tuple
         ``(train, test)`` ImageSets with ``is_standin=True`` and a ``description`` that says so.
     """
     if n_train <= 0 or n_test <= 0:
-        raise ValueError(f"n_train and n_test must be positive, got {n_train} and {n_test}.")
+        raise ValueError(tr("n_train and n_test must be positive, got {n_train} and {n_test}.",
+                            n_train=n_train, n_test=n_test))
     g = torch.Generator().manual_seed(seed)
     sets = []
     for n, split in ((n_train, "training"), (n_test, "test")):
@@ -167,7 +172,7 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     The same numbers (to 1e-6) as torchvision's ``ToTensor()`` then ``Normalize(mean, std)``,
     computed in one fused multiply-add: ``x * 1/(255 std) - mean/std``."""
     if images.dtype != torch.uint8:
-        raise ValueError(f"normalize expects uint8 images (0..255), got {images.dtype}.")
+        raise ValueError(tr("normalize expects uint8 images (0..255), got {dtype}.", dtype=images.dtype))
     mean, std = _stats(images.device, torch.float32)
     out = torch.addcmul(-mean / std, images.float(), 1.0 / (255.0 * std))
     return out if dtype == torch.float32 else out.to(dtype)
@@ -246,7 +251,7 @@ class BatchLoader:
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
+            raise ValueError(tr("batch_size must be positive, got {batch_size}.", batch_size=self.batch_size))
         self.device = torch.device(self.device)
         self._generator = torch.Generator().manual_seed(self.seed)
         self._epoch_state = self._generator.get_state()  # before this epoch's shuffle

@@ -15,22 +15,27 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .files import atomic_write
+from ..i18n import figure_text, tr
 
 __all__ = ["History", "LivePlot", "in_notebook", "plot_curves"]
 
 
-def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str = "Accuracy per epoch",
-                xlabel: str = "epoch", ylabel: str = "accuracy (%)", start: int = 1):
+def plot_curves(curves: Mapping[str, Sequence[float]], ax=None, title: str | None = None,
+                xlabel: str | None = None, ylabel: str | None = None, start: int = 1):
     """Several curves on one set of axes, one line per label (e.g. ``{"none": [...], "cbam": [...]}``),
     x counted from ``start``. Returns the Axes.
 
-    Use it to compare runs trained the same way, or a run's train and test curves.
+    Use it to compare runs trained the same way, or a run's train and test curves. The title and
+    labels default to "Accuracy per epoch", "epoch" and "accuracy (%)" (in the learner's language).
     """
     import matplotlib.pyplot as plt
     import numpy as np
 
     if not curves:
-        raise ValueError("plot_curves got no curves; give a dict {label: values}.")
+        raise ValueError(tr("plot_curves got no curves; give a dict {example}.", example="{label: values}"))
+    title = figure_text("Accuracy per epoch") if title is None else title
+    xlabel = figure_text("epoch") if xlabel is None else xlabel
+    ylabel = figure_text("accuracy (%)") if ylabel is None else ylabel
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     for label, values in curves.items():
@@ -126,10 +131,12 @@ class History:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     # -- the Day 50 lesson's two plots --
-    def plot_iterations(self, ax=None, title: str = "Training loss per iteration"):
-        """The Day 50 lesson's first plot: the loss at every iteration. Returns the Figure."""
-        ax = plot_curves({"train": self.iter_losses}, ax=ax, title=title, xlabel="Iteration", ylabel="Loss",
-                         start=0)
+    def plot_iterations(self, ax=None, title: str | None = None):
+        """The Day 50 lesson's first plot: the loss at every iteration (title by default "Training
+        loss per iteration"). Returns the Figure."""
+        ax = plot_curves({figure_text("train"): self.iter_losses}, ax=ax,
+                         title=figure_text("Training loss per iteration") if title is None else title,
+                         xlabel=figure_text("Iteration"), ylabel=figure_text("Loss"), start=0)
         return ax.figure
 
     def plot_epochs(self, axes=None, title: str | None = None):
@@ -140,10 +147,13 @@ class History:
 
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(12, 4))
-        for ax, key, label in ((axes[0], "acc", "Accuracy (%)"), (axes[1], "loss", "Loss")):
-            held_out = "Validation" if self.eval_split == "val" else "Test"
-            plot_curves({"Train": self.column(f"train_{key}"), held_out: self.column(f"{self.eval_split}_{key}")}, ax=ax,
-                        title=f"{label.split(' ')[0]} per epoch", xlabel="Epoch", ylabel=label)
+        panels = ((axes[0], "acc", figure_text("Accuracy per epoch"), figure_text("Accuracy (%)")),
+                  (axes[1], "loss", figure_text("Loss per epoch"), figure_text("Loss")))
+        for ax, key, heading, label in panels:
+            held_out = figure_text("Validation") if self.eval_split == "val" else figure_text("Test")
+            plot_curves({figure_text("Train"): self.column(f"train_{key}"),
+                         held_out: self.column(f"{self.eval_split}_{key}")}, ax=ax,
+                        title=heading, xlabel=figure_text("Epoch"), ylabel=label)
         fig = axes[0].figure
         if title:
             fig.suptitle(title)
@@ -168,10 +178,10 @@ class LivePlot:
     little next to training.
     """
 
-    def __init__(self, enabled: bool | None = None, min_interval: float = 3.0, title: str = "Training") -> None:
+    def __init__(self, enabled: bool | None = None, min_interval: float = 3.0, title: str | None = None) -> None:
         self.enabled = in_notebook() if enabled is None else enabled
         self.min_interval = min_interval
-        self.title = title
+        self.title = title  # None: "Training", in the learner's language
         self._handle = None
         self._last = -math.inf
 
@@ -190,11 +200,13 @@ class LivePlot:
         if history.epochs:
             history.plot_epochs(axes=axes[1:])
         else:
-            for ax, label in zip(axes[1:], ("Accuracy (%)", "Loss")):
-                ax.set_title(f"{label.split(' ')[0]} per epoch (after the first epoch)")
-                ax.set_xlabel("Epoch")
+            waiting = ((figure_text("Accuracy per epoch (after the first epoch)"), figure_text("Accuracy (%)")),
+                       (figure_text("Loss per epoch (after the first epoch)"), figure_text("Loss")))
+            for ax, (heading, label) in zip(axes[1:], waiting):
+                ax.set_title(heading)
+                ax.set_xlabel(figure_text("Epoch"))
                 ax.set_ylabel(label)
-        fig.suptitle(self.title)
+        fig.suptitle(figure_text("Training") if self.title is None else self.title)
         fig.tight_layout()
         if self._handle is None:
             self._handle = display(fig, display_id=True)

@@ -13,6 +13,8 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
+from ..i18n import tr
+
 __all__ = ["train_step", "evaluate", "scores", "mixed_precision_step"]
 
 
@@ -64,7 +66,7 @@ def scores(model: nn.Module, loader: Iterable, criterion: nn.Module, device: tor
             total += labels.shape[0]
             batches += 1
     if batches == 0:
-        raise ValueError("evaluate got an empty loader: there is nothing to evaluate.")
+        raise ValueError(tr("evaluate got an empty loader: there is nothing to evaluate."))
     return {"loss": loss / batches, "acc": 100.0 * correct / total,
             "tta_acc": 100.0 * correct_tta / total if tta else None}
 

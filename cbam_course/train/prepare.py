@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 from .cifar10 import DataError
 from .data import ImageSet, make_standin
 from .files import atomic_path
+from ..i18n import N_, tr
 from .recipes import (PROFILES, Profile, Recipe, describe_mode, estimate_seconds, get_profile, get_recipe,
                       machine_profile)
 from .store import MANIFEST_NAME, RunStore, RunStoreError, StoredRun, _shown, fetch_run, make_spec
@@ -76,7 +77,7 @@ def lesson_setup(lesson: int, profile: Profile | str | None = None) -> LessonSet
             return LessonSetup(get_recipe(profile.recipe, batch_size=32, eval_batch_size=256), profile.width,
                                1, None, standin=(384, 256))
         return LessonSetup(get_recipe(profile.recipe), profile.width, profile.epochs, profile.time_budget)
-    raise ValueError(f"Only lessons 5 and 6 train; got lesson {lesson!r}.")
+    raise ValueError(tr("Only lessons 5 and 6 train; got lesson {lesson}.", lesson=repr(lesson)))
 
 
 def lesson05_runs(profile: Profile | str | None = None, *, data: tuple[ImageSet, ImageSet] | None = None,
@@ -224,7 +225,7 @@ class LessonPlan:
     store: str                     # the store's folder, as shown
     load_seconds: float = 0.0      # about how long loading the stored ones takes here
     problems: tuple[str, ...] = ()  # stored runs the lesson cannot use: what is wrong, what to do
-    note: str = ""                 # why the store was not looked up
+    note: str = ""                 # why the store was not looked up (an N_ message, shown with tr)
 
     @property
     def to_train(self) -> int:
@@ -232,14 +233,20 @@ class LessonPlan:
 
     def describe(self) -> str:
         """The lesson's first words: its mode, its runs (loaded or trained) and what they cost
-        here, the other modes, how to switch; for lesson 06 its seeds and what they allow."""
+        here, the other modes, how to switch; for lesson 06 its seeds and what they allow. In the
+        learner's language."""
         lines = [describe_mode(self.profile, self.runs, stored=self.stored, store=self.store,
                                load_seconds=self.load_seconds)]
         if self.note:
-            lines.append(self.note)
+            lines.append(tr(self.note))
         if self.problems:
-            lines.append(f"{len(self.problems)} run{'s' * (len(self.problems) > 1)} in the run store cannot be "
-                         f"used; the lesson will stop there. The first: {self.problems[0]}")
+            n, first = len(self.problems), self.problems[0]
+            if n > 1:
+                lines.append(tr("{n} runs in the run store cannot be used; the lesson will stop there. The first: "
+                                "{problem}", n=n, problem=first))
+            else:
+                lines.append(tr("{n} run in the run store cannot be used; the lesson will stop there. The first: "
+                                "{problem}", n=n, problem=first))
         if self.lesson == 6:
             lines.append(noise_note(self.profile, self.seeds))
         return "\n".join(lines)
@@ -269,8 +276,9 @@ def plan_lesson(lesson: int, profile: Profile | str | None = None, *, seeds: Seq
             runs = (len(_lesson05_requests(setup, 0)) if lesson == 5
                     else len(seeds) * (1 + len(_budgeted_requests(setup, 0, None))))
             return LessonPlan(lesson, profile, seeds, runs, None, _shown(store.root),
-                              note="CIFAR-10 is not on this machine yet (the lesson downloads it when it loads its "
-                                   "data), so the run store was not searched: the estimate assumes every run is trained.")
+                              note=N_("CIFAR-10 is not on this machine yet (the lesson downloads it when it loads "
+                                      "its data), so the run store was not searched: the estimate assumes every run "
+                                      "is trained."))
     look = _Lookup(store, profile, setup, data)
     if seeds is None:
         seeds = tuple(_comparison_seeds(look, 1))
@@ -315,18 +323,18 @@ def noise_note(profile: Profile | str | None, seeds: Sequence[int]) -> str:
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     seeds = list(seeds)
     listed = ", ".join(map(str, seeds))
-    more = (f"For three seeds, prepare them once (`python -m cbam_course prepare --profile {profile.name} "
-            f"--seeds 3`, trained into the run store) and run the lesson again, or set SEEDS = [0, 1, 2] in its "
-            f"first code cell and wait for the training (five runs per seed, "
-            f"{_minutes(5 * estimate_seconds(profile))} per seed here).")
+    more = tr("For three seeds, prepare them once (`python -m cbam_course prepare --profile {profile} --seeds 3`, "
+              "trained into the run store) and run the lesson again, or set SEEDS = [0, 1, 2] in its first code "
+              "cell and wait for the training (five runs per seed, {time} per seed here).",
+              profile=profile.name, time=_minutes(5 * estimate_seconds(profile)))
     if len(seeds) >= 3:
-        return (f"Seeds {listed}: {len(seeds)} runs per network, enough to measure the seed-to-seed noise "
-                f"and test each difference against it.")
+        return tr("Seeds {seeds}: {n} runs per network, enough to measure the seed-to-seed noise and test each "
+                  "difference against it.", seeds=listed, n=len(seeds))
     if len(seeds) == 2:
-        return (f"Seeds {listed}: two runs per network give only a very rough noise estimate (a paired test "
-                f"with one degree of freedom). {more}")
-    return (f"One seed ({listed}): one run per network measures no noise, so this lesson cannot tell a real "
-            f"difference from chance, and its tests are skipped. {more}")
+        return tr("Seeds {seeds}: two runs per network give only a very rough noise estimate (a paired test with "
+                  "one degree of freedom). {more}", seeds=listed, more=more)
+    return tr("One seed ({seeds}): one run per network measures no noise, so this lesson cannot tell a real "
+              "difference from chance, and its tests are skipped. {more}", seeds=listed, more=more)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -334,7 +342,11 @@ def noise_note(profile: Profile | str | None, seeds: Sequence[int]) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+    if seconds < 90:
+        return tr("{seconds:.0f} s", seconds=seconds)
+    if seconds < 5400:
+        return tr("{minutes:.0f} min", minutes=seconds / 60)
+    return tr("{hours:.1f} h", hours=seconds / 3600)
 
 
 def prepare(profile: Profile | str, seeds: int = 3, *, store: RunStore | None = None,
@@ -347,15 +359,15 @@ def prepare(profile: Profile | str, seeds: int = 3, *, store: RunStore | None = 
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
     store = store or RunStore()
     if not store.writable:
-        raise RunStoreError(f"The run store {store.root} is read-only: prepare into a writable folder "
-                            f"(set CBAM_COURSE_RUNS, or pass --store).")
+        raise RunStoreError(tr("The run store {root} is read-only: prepare into a writable folder (set "
+                               "CBAM_COURSE_RUNS, or pass --store).", root=store.root))
     shared = 2 if profile.data != "standin" and seeds > 0 else 0  # lesson 06's seed 0 reuses two of lesson 05's
     total = 2 + 5 * seeds - shared
     guess = estimate_seconds(profile, device)
     done: dict[str, StoredRun] = {}
     trained_seconds: list[float] = []
-    bar = tqdm(total=total, desc=f"prepare {profile.name}", unit="run", disable=not progress, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}{postfix}]")
+    bar = tqdm(total=total, desc=tr("prepare {profile}", profile=profile.name), unit=tr("run"), disable=not progress,
+               dynamic_ncols=True, bar_format=tr("{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}{postfix}]"))
 
     def fetch(attention: str, **kwargs) -> StoredRun:
         started = time.perf_counter()
@@ -364,14 +376,17 @@ def prepare(profile: Profile | str, seeds: int = 3, *, store: RunStore | None = 
             done[run.spec.run_id] = run
             if run.trained:
                 trained_seconds.append(time.perf_counter() - started)
-            bar.write(f"{'trained' if run.trained else 'found  '} {run.folder}  (test acc {run.test_acc:.1f}%)")
+            if run.trained:
+                bar.write(tr("trained {folder}  (test acc {acc:.1f}%)", folder=run.folder, acc=run.test_acc))
+            else:
+                bar.write(tr("found   {folder}  (test acc {acc:.1f}%)", folder=run.folder, acc=run.test_acc))
             bar.update(1)
             per_run = sum(trained_seconds) / len(trained_seconds) if trained_seconds else guess
-            bar.set_postfix_str(f"about {_minutes(max(0, total - bar.n) * per_run)} left", refresh=True)
+            bar.set_postfix_str(tr("about {time} left", time=_minutes(max(0, total - bar.n) * per_run)), refresh=True)
         return run
 
     try:
-        bar.set_postfix_str(f"about {_minutes(total * guess)} left (estimated)", refresh=True)
+        bar.set_postfix_str(tr("about {time} left (estimated)", time=_minutes(total * guess)), refresh=True)
         data05 = lesson_setup(5, profile).load_data(profile, data_root)
         lesson05_runs(profile, data=data05, store=store, fetch=fetch)
         setup06 = lesson_setup(6, profile)
@@ -414,7 +429,7 @@ def prepare_main(argv: list[str]) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.seeds < 1:
-        p.error("--seeds must be at least 1")
+        p.error(tr("--seeds must be at least 1"))
     started = time.perf_counter()
     try:
         profile = get_profile(args.profile or machine_profile())
@@ -422,17 +437,18 @@ def prepare_main(argv: list[str]) -> int:
         runs = prepare(profile, args.seeds, store=store, data_root=args.data, device=args.device,
                        progress=not args.no_progress)
         trained = sum(r.trained for r in runs)
-        print(f"{len(runs)} runs ready in {store.root / profile.name} ({trained} trained now, "
-              f"{len(runs) - trained} already there) in {_minutes(time.perf_counter() - started)}.")
+        print(tr("{n} runs ready in {folder} ({trained} trained now, {found} already there) in {time}.",
+                 n=len(runs), folder=store.root / profile.name, trained=trained, found=len(runs) - trained,
+                 time=_minutes(time.perf_counter() - started)))
         if args.pack:
             archive = pack_store(store.root, args.pack, profile.name)
-            print(f"Packed into {archive}: extract it on the hub (tar -xf {archive.name}) and set "
-                  f"CBAM_COURSE_RUNS to the runs folder it makes.")
+            print(tr("Packed into {archive}: extract it on the hub (tar -xf {name}) and set CBAM_COURSE_RUNS to the "
+                     "runs folder it makes.", archive=archive, name=archive.name))
     except (RunStoreError, DataError, ValueError, OSError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(tr("error: {message}", message=" ".join(str(err).split())), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("Interrupted: finished runs are stored; run the same command again to go on where it stopped.",
+        print(tr("Interrupted: finished runs are stored; run the same command again to go on where it stopped."),
               file=sys.stderr)
         return 130
     return 0

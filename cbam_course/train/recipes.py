@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn as nn
 
+from ..i18n import N_, tr
 from ..runtime import PROFILE_ENV, quick_mode
 
 __all__ = ["Recipe", "RECIPES", "get_recipe", "parse_overrides", "OneCycle", "Profile", "PROFILES", "get_profile",
@@ -118,7 +119,8 @@ class Recipe:
         if self.optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
                                    weight_decay=self.weight_decay)
-        raise ValueError(f"Recipe {self.name!r}: unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'.")
+        raise ValueError(tr("Recipe {name}: unknown optimizer {optimizer}; use 'adam' or 'sgd'.",
+                            name=repr(self.name), optimizer=repr(self.optimizer)))
 
     def make_scheduler(self, optimizer: torch.optim.Optimizer):
         """ReduceLROnPlateau (no ``verbose``: newer torch removed it) or :class:`OneCycle`."""
@@ -127,7 +129,8 @@ class Recipe:
                 optimizer, mode="min", factor=self.plateau_factor, patience=self.plateau_patience)
         if self.schedule == "onecycle":
             return OneCycle(optimizer, self.lr, self.pct_start, self.div_factor, self.final_div_factor)
-        raise ValueError(f"Recipe {self.name!r}: unknown schedule {self.schedule!r}; use 'plateau' or 'onecycle'.")
+        raise ValueError(tr("Recipe {name}: unknown schedule {schedule}; use 'plateau' or 'onecycle'.",
+                            name=repr(self.name), schedule=repr(self.schedule)))
 
     def make_criterion(self) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
@@ -157,7 +160,8 @@ def get_recipe(name: str | Recipe, **overrides) -> Recipe:
     if isinstance(name, Recipe):
         return replace(name, **overrides) if overrides else name
     if name not in RECIPES:
-        raise ValueError(f"Unknown recipe {name!r}: choose one of {', '.join(map(repr, RECIPES))}.")
+        raise ValueError(tr("Unknown recipe {name}: choose one of {names}.", name=repr(name),
+                            names=", ".join(map(repr, RECIPES))))
     return replace(RECIPES[name], **overrides) if overrides else RECIPES[name]
 
 
@@ -172,8 +176,8 @@ def parse_overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in kinds or key == "name":
-            raise ValueError(f"--set {pair!r}: use FIELD=VALUE with one of the recipe's fields: "
-                             f"{', '.join(k for k in kinds if k != 'name')}.")
+            raise ValueError(tr("--set {pair}: use FIELD=VALUE with one of the recipe's fields: {fields}.",
+                                pair=repr(pair), fields=", ".join(k for k in kinds if k != "name")))
         kind = kinds[key]
         out[key] = (value.lower() in ("1", "true", "yes", "on") if kind == "bool" else
                     int(value) if kind == "int" else float(value) if kind == "float" else value)
@@ -185,7 +189,9 @@ class Profile:
     """How big a run is, and what to expect from it.
 
     ``expected_time`` and ``expected_accuracy`` are plain-words statements that come from
-    measurements (docs/performance.md says how they were made).
+    measurements (docs/performance.md says how they were made). They and ``description`` are
+    written in English, marked ``N_``: show them with ``tr(profile.expected_time)``, in the
+    learner's language. (A run's identity holds only the profile's name and budgets.)
     """
 
     name: str
@@ -201,8 +207,8 @@ class Profile:
     cpu_bfloat16: bool = False        # bfloat16 autocast may be chosen on CPUs that compute it natively
     tune_setup: bool = False          # on a CPU, time the candidate set-ups first and keep the fastest
     tta: bool = False                 # the final test also with flip test-time augmentation
-    expected_time: str = "to be measured"
-    expected_accuracy: str = "to be measured"
+    expected_time: str = N_("to be measured")
+    expected_accuracy: str = N_("to be measured")
     description: str = ""
 
     def to_dict(self) -> dict:
@@ -213,18 +219,18 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick", data="standin", width=16, recipe="fast", epochs=2, max_steps=30,
                      n_train=1024, n_test=512, device="any",
-                     expected_time="seconds per run (30 steps at width 16)",
-                     expected_accuracy="whatever the stand-in gives, which says nothing about CIFAR-10",
-                     description="The generated stand-in and a few steps: checks that everything runs."),
+                     expected_time=N_("seconds per run (30 steps at width 16)"),
+                     expected_accuracy=N_("whatever the stand-in gives, which says nothing about CIFAR-10"),
+                     description=N_("The generated stand-in and a few steps: checks that everything runs.")),
     "laptop": Profile(name="laptop", data="cifar10", width=32, recipe="fast128", epochs=30,
                       time_budget=600.0, device="cpu", cpu_bfloat16=True, tune_setup=True, tta=True,
-                      expected_time="10 minutes wall (the time budget decides how many epochs)",
-                      expected_accuracy="80.5-80.8% (81.4-81.5% with flip TTA) on 2 cores running AVX2 kernels in float32, as most laptops do (two runs, an Intel Xeon capped to AVX2; a slower laptop fits fewer passes); 84.3% (85.0%) on the same 2 cores with AVX-512 and native bfloat16 (one run); JPEG copy of CIFAR-10, docs/performance.md, section 3b",
-                      description="Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32."),
+                      expected_time=N_("10 minutes wall (the time budget decides how many epochs)"),
+                      expected_accuracy=N_("80.5-80.8% (81.4-81.5% with flip TTA) on 2 cores running AVX2 kernels in float32, as most laptops do (two runs, an Intel Xeon capped to AVX2; a slower laptop fits fewer passes); 84.3% (85.0%) on the same 2 cores with AVX-512 and native bfloat16 (one run); JPEG copy of CIFAR-10, docs/performance.md, section 3b"),
+                      description=N_("Real CIFAR-10 on a laptop CPU in about ten minutes, at width 32.")),
     "full": Profile(name="full", data="cifar10", width=64, recipe="fast", epochs=20, device="cuda", tta=True,
-                    expected_time="about 1 minute on an H100 GPU (50 s there, loading and evaluation included)",
-                    expected_accuracy="87.85% (88.73% with flip TTA) on the JPEG copy of CIFAR-10, one run on an H100 (bfloat16 autocast, channels_last); in the same set-up one run of the Day 50 lesson's own recipe reached 87.88% after its 50 epochs, in 4.4 minutes. That run differs from the lesson's 91.11% in more than the data (precision, memory layout, torch, data pipeline, random seed), so it is no measure of what the JPEG copy costs (docs/performance.md, section 4)",
-                    description="The Day 50 lesson's network (width 64) with the fast recipe, 20 epochs: for a GPU."),
+                    expected_time=N_("about 1 minute on an H100 GPU (50 s there, loading and evaluation included)"),
+                    expected_accuracy=N_("87.85% (88.73% with flip TTA) on the JPEG copy of CIFAR-10, one run on an H100 (bfloat16 autocast, channels_last); in the same set-up one run of the Day 50 lesson's own recipe reached 87.88% after its 50 epochs, in 4.4 minutes. That run differs from the lesson's 91.11% in more than the data (precision, memory layout, torch, data pipeline, random seed), so it is no measure of what the JPEG copy costs (docs/performance.md, section 4)"),
+                    description=N_("The Day 50 lesson's network (width 64) with the fast recipe, 20 epochs: for a GPU.")),
 }
 
 
@@ -245,8 +251,8 @@ def get_profile(name: str | None = None, default: str = "quick") -> Profile:
     if name is None:
         name = os.environ.get(PROFILE_ENV, "").strip().lower() or default
     if name not in PROFILES:
-        raise ValueError(f"Unknown profile {name!r}: choose one of {', '.join(map(repr, PROFILES))} "
-                         f"(set {PROFILE_ENV} or pass the name).")
+        raise ValueError(tr("Unknown profile {name}: choose one of {names} (set {env} or pass the name).",
+                            name=repr(name), names=", ".join(map(repr, PROFILES)), env=PROFILE_ENV))
     return PROFILES[name]
 
 
@@ -282,39 +288,51 @@ def estimate_seconds(profile: Profile, device: str | torch.device | None = None)
     return per_step * steps * evaluation + (5.0 if profile.data == "standin" else 20.0)
 
 
-def describe_mode(profile: Profile, trainings: int, what: str = "this lesson", *, stored: int | None = None,
+def _count(n: int, one: str, many: str) -> str:
+    """``one`` or ``many`` (templates with ``{n}``, marked ``N_`` where written) for ``n``, in the learner's language."""
+    return tr(one if n == 1 else many, n=n)
+
+
+def describe_mode(profile: Profile, trainings: int, what: str | None = None, *, stored: int | None = None,
                   store: str = "", load_seconds: float = 0.0) -> str:
     """Which mode a lesson runs in, what it and the other modes cost on this machine, and how to
     switch: a lesson's first words, so that nobody starts a long run unawares.
 
-    ``trainings`` counts the lesson's runs. ``stored``, when known, says how many of them the run
-    store ``store`` holds (:func:`cbam_course.train.prepare.plan_lesson` looks them up); those are
-    loaded, in about ``load_seconds`` together, and only the rest are trained. Unknown (None),
-    every run is counted as a training."""
+    ``trainings`` counts the lesson's runs (in ``what``, by default "this lesson"). ``stored``,
+    when known, says how many of them the run store ``store`` holds
+    (:func:`cbam_course.train.prepare.plan_lesson` looks them up); those are loaded, in about
+    ``load_seconds`` together, and only the rest are trained. Unknown (None), every run is counted
+    as a training. In the learner's language."""
+    what = tr("this lesson") if what is None else what
 
     def about(seconds: float) -> str:
-        return f"about {max(1.0, seconds):.0f} s" if seconds < 120 else f"about {seconds / 60:.0f} minutes"
+        if seconds < 120:
+            return tr("about {seconds:.0f} s", seconds=max(1.0, seconds))
+        return tr("about {minutes:.0f} minutes", minutes=seconds / 60)
 
     def cost(p: Profile, n: int = trainings) -> str:
         return about(n * estimate_seconds(p))
 
-    data = "the generated stand-in (coloured shapes, not photographs)" if profile.data == "standin" else "real CIFAR-10"
-    runs = f"{trainings} run{'s' * (trainings != 1)} in {what}"
-    where = f"the run store ({store})"
+    data = tr("the generated stand-in (coloured shapes, not photographs)") if profile.data == "standin" else tr("real CIFAR-10")
+    runs = _count(trainings, N_("{n} run"), N_("{n} runs"))
     if stored is None:
-        first = f"{trainings} training run{'s' * (trainings != 1)} in {what}: {cost(profile)} on this machine (estimated)."
+        first = tr("{runs} in {what}: {cost} on this machine (estimated).",
+                   runs=_count(trainings, N_("{n} training run"), N_("{n} training runs")), what=what, cost=cost(profile))
     elif stored >= trainings:
-        first = f"{runs}, all in {where}: loaded, not trained, {about(load_seconds)} on this machine (estimated)."
+        first = tr("{runs} in {what}, all in the run store ({store}): loaded, not trained, {time} on this machine "
+                   "(estimated).", runs=runs, what=what, store=store, time=about(load_seconds))
     elif stored == 0:
-        first = f"{runs}, none of them in {where} yet: all trained here, {cost(profile)} on this machine (estimated)."
+        first = tr("{runs} in {what}, none of them in the run store ({store}) yet: all trained here, {cost} on this "
+                   "machine (estimated).", runs=runs, what=what, store=store, cost=cost(profile))
     else:
-        first = (f"{runs}: {stored} in {where}, loaded ({about(load_seconds)}); {trainings - stored} to train, "
-                 f"{cost(profile, trainings - stored)} on this machine (estimated).")
+        first = tr("{runs} in {what}: {stored} in the run store ({store}), loaded ({time}); {to_train} to train, "
+                   "{cost} on this machine (estimated).", runs=runs, what=what, stored=stored, store=store,
+                   time=about(load_seconds), to_train=trainings - stored, cost=cost(profile, trainings - stored))
     others = "; ".join(f"{p.name!r} {cost(p)}" for p in PROFILES.values() if p.name != profile.name)
     return "\n".join([
-        f"Mode: {profile.name!r}: {data}, {first}",
-        f"The other modes here, training every run: {others} (laptop and full train on real CIFAR-10; "
-        f"full is meant for a GPU).",
-        f"To switch: set {PROFILE_ENV}=quick|laptop|full before starting Jupyter (`make lab PROFILE=laptop`; "
-        f"on a hub, in the learners' environment), or put `%env {PROFILE_ENV}=laptop` in a new first "
-        f"cell and run the lesson from the top."])
+        tr("Mode: {name}: {data}, {first}", name=repr(profile.name), data=data, first=first),
+        tr("The other modes here, training every run: {others} (laptop and full train on real CIFAR-10; "
+           "full is meant for a GPU).", others=others),
+        tr("To switch: set {env}=quick|laptop|full before starting Jupyter (`make lab PROFILE=laptop`; "
+           "on a hub, in the learners' environment), or put `%env {env}=laptop` in a new first "
+           "cell and run the lesson from the top.", env=PROFILE_ENV)])

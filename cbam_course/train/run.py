@@ -14,6 +14,7 @@ import torch
 
 from ..fast import accelerate
 from ..fast.setup import choose_cpu_setup
+from ..i18n import tr
 from ..models import AttentionCNN
 from ..runtime import get_device, seed_everything
 from .checkpoints import CHECKPOINT_NAME, METRICS_NAME
@@ -90,7 +91,7 @@ def train_model(attention: str = "cbam", *, profile: Profile | str | None = None
                       config={"profile": profile.name})
     if resume:
         if out is None:
-            raise ValueError("resume=True needs out_dir, the folder that holds checkpoint.pt.")
+            raise ValueError(tr("resume=True needs out_dir, the folder that holds checkpoint.pt."))
         trainer.resume()
     if time_budget is not None:  # the budget covers the whole run: loading data counts too
         time_budget = max(1e-3, time_budget - (time.perf_counter() - started))

@@ -32,6 +32,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as _scipy
 
+from ..i18n import tr
+
 __all__ = ["TTestResult", "paired_t_test", "welch_t_test", "bootstrap_interval", "holm"]
 
 
@@ -53,8 +55,8 @@ class TTestResult:
 def _runs(values: Sequence[float], name: str, test: str) -> np.ndarray:
     v = np.asarray([float(x) for x in values], dtype=np.float64)
     if len(v) < 2:
-        raise ValueError(f"{test} needs at least 2 runs in {name}, got {len(v)}: one run cannot measure "
-                         f"its own noise. Train more seeds.")
+        raise ValueError(tr("{test} needs at least 2 runs in {name}, got {n}: one run cannot measure its own noise. "
+                            "Train more seeds.", test=test, name=name, n=len(v)))
     return v
 
 
@@ -88,8 +90,8 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> TTestResult:
     """
     x, y = _runs(a, "a", "paired_t_test"), _runs(b, "b", "paired_t_test")
     if len(x) != len(y):
-        raise ValueError(f"paired_t_test needs one run of each network per seed, got {len(x)} and {len(y)} "
-                         f"runs: pair them by seed, or use welch_t_test for independent groups.")
+        raise ValueError(tr("paired_t_test needs one run of each network per seed, got {a} and {b} runs: pair them "
+                            "by seed, or use welch_t_test for independent groups.", a=len(x), b=len(y)))
     d = x - y
     difference, dof = float(d.mean()), float(len(d) - 1)
     if _constant(d):
@@ -130,17 +132,21 @@ def bootstrap_interval(a: Sequence[float], b: Sequence[float] | None = None, *, 
     is rough and tends to be too narrow. Seeded: the same call gives the same interval.
     """
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"bootstrap_interval needs 0 < confidence < 1, got {confidence}.")
+        raise ValueError(tr("bootstrap_interval needs 0 < confidence < 1, got {confidence}.", confidence=confidence))
     x = np.asarray([float(v) for v in a], dtype=np.float64)
     y = None if b is None else np.asarray([float(v) for v in b], dtype=np.float64)
     if len(x) < 2 or (y is not None and len(y) < 2):
-        raise ValueError(f"bootstrap_interval needs at least 2 runs per group, got {len(x)}"
-                         + ("" if y is None else f" and {len(y)}") + ": one run has no spread to resample.")
+        if y is None:
+            raise ValueError(tr("bootstrap_interval needs at least 2 runs per group, got {a}: one run has no spread "
+                                "to resample.", a=len(x)))
+        raise ValueError(tr("bootstrap_interval needs at least 2 runs per group, got {a} and {b}: one run has no "
+                            "spread to resample.", a=len(x), b=len(y)))
     options = dict(method="percentile", confidence_level=confidence, n_resamples=n_resamples,
                    rng=np.random.default_rng(seed))
     if y is not None and paired:
         if len(x) != len(y):
-            raise ValueError(f"a paired bootstrap needs one run of each network per seed, got {len(x)} and {len(y)}.")
+            raise ValueError(tr("a paired bootstrap needs one run of each network per seed, got {a} and {b}.",
+                                a=len(x), b=len(y)))
         x, y = x - y, None
     if y is None:
         result = _scipy.bootstrap((x,), np.mean, vectorized=True, **options)
@@ -161,7 +167,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     """
     p = [float(x) for x in p_values]
     if any(not 0.0 <= x <= 1.0 for x in p):
-        raise ValueError(f"holm needs p-values between 0 and 1, got {p}.")
+        raise ValueError(tr("holm needs p-values between 0 and 1, got {p}.", p=p))
     m, adjusted, running = len(p), [0.0] * len(p), 0.0
     for rank, i in enumerate(sorted(range(m), key=p.__getitem__)):
         running = max(running, min(1.0, (m - rank) * p[i]))

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 
 from .files import atomic_write
+from ..i18n import N_, tr
 from ..models import AttentionCNN
 from ..fast.cpu import machine
 from ..runtime import RUNS_ENV, get_device
@@ -56,7 +57,7 @@ a recipe's name): every stored run then stops matching, and the lessons say that
 prepared again. 2: the recipes "seed" and "laptop" were renamed "day50" and "fast128"."""
 
 MANIFEST_NAME = "manifest.json"
-TRAINING_NOTE = "training (not in the run store yet)"  # what a lesson prints for a run it must train
+TRAINING_NOTE = N_("training (not in the run store yet)")  # what a lesson prints for a run it must train (English)
 MANIFEST_FORMAT = "cbam_course.run/1"
 _FILES = (CHECKPOINT_NAME, METRICS_NAME)
 
@@ -73,7 +74,7 @@ class RunInterrupted(KeyboardInterrupt):
     """Training was stopped (Ctrl-C, Jupyter's stop button); the run is kept to resume."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"Interrupted: {self}"]
+        return [tr("Interrupted: {message}", message=self)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,7 +137,9 @@ class RunSpec:
         return f"{self.attention}-w{self.width}-seed{self.seed}-{self.run_id[:8]}"
 
     def describe(self) -> str:
-        return f"attention={self.attention!r}, width {self.width}, seed {self.seed}, profile {self.profile!r}"
+        """The run in words, for messages (in the learner's language)."""
+        return tr("attention={attention}, width {width}, seed {seed}, profile {profile}", attention=repr(self.attention),
+                  width=self.width, seed=self.seed, profile=repr(self.profile))
 
 
 def make_spec(attention: str, *, profile: Profile | str | None = None, recipe: Recipe | str | None = None,
@@ -241,10 +244,11 @@ class StoredRun:
 
 def _what_to_do(folder: Path, writable: bool, profile: str) -> str:
     if writable:
-        return (f"Delete the folder {folder} and run again to train this run afresh "
-                f"(or `python -m cbam_course prepare --profile {profile}` to prepare the whole store).")
-    return (f"This store is read-only: ask whoever prepared it to run `python -m cbam_course prepare "
-            f"--profile {profile}` again and replace it, or set {RUNS_ENV} to a writable folder to train your own.")
+        return tr("Delete the folder {folder} and run again to train this run afresh (or `python -m cbam_course "
+                  "prepare --profile {profile}` to prepare the whole store).", folder=folder, profile=profile)
+    return tr("This store is read-only: ask whoever prepared it to run `python -m cbam_course prepare --profile "
+              "{profile}` again and replace it, or set {env} to a writable folder to train your own.",
+              profile=profile, env=RUNS_ENV)
 
 
 class RunStore:
@@ -284,18 +288,20 @@ class RunStore:
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(manifest, dict):
-                raise ValueError(f"a JSON {type(manifest).__name__}, not an object")
+                raise ValueError(tr("a JSON {kind}, not an object", kind=type(manifest).__name__))
         except (ValueError, UnicodeDecodeError) as err:
-            raise RunStoreError(f"The manifest {path} does not parse ({type(err).__name__}: "
-                                f"{str(err)[:100]}), so this run cannot be trusted. {todo}") from None
+            raise RunStoreError(tr("The manifest {path} does not parse ({error}: {detail}), so this run cannot be "
+                                   "trusted. {todo}", path=path, error=type(err).__name__, detail=str(err)[:100],
+                                   todo=todo)) from None
         version = manifest.get("model_version")
         if version != MODEL_VERSION:
-            raise RunStoreError(
-                f"The run in {folder} comes from model version {version} of the course, and this one "
-                f"is version {MODEL_VERSION}: its numbers no longer describe this code. {todo}")
+            raise RunStoreError(tr(
+                "The run in {folder} comes from model version {version} of the course, and this one is version "
+                "{current}: its numbers no longer describe this code. {todo}", folder=folder, version=version,
+                current=MODEL_VERSION, todo=todo))
         if manifest.get("run_id") != spec.run_id:
-            raise RunStoreError(f"The manifest {path} describes another run than its folder's name "
-                                f"says (was the folder renamed or copied over?). {todo}")
+            raise RunStoreError(tr("The manifest {path} describes another run than its folder's name says (was the "
+                                   "folder renamed or copied over?). {todo}", path=path, todo=todo))
         return manifest
 
     def check_files(self, folder: Path, manifest: dict, spec: RunSpec, writable: bool) -> None:
@@ -304,13 +310,14 @@ class RunStore:
         files = manifest.get("files") or {}
         for name in _FILES:
             if name not in files:
-                raise RunStoreError(f"The manifest of {folder} lists no {name}: the run is incomplete. {todo}")
+                raise RunStoreError(tr("The manifest of {folder} lists no {name}: the run is incomplete. {todo}",
+                                       folder=folder, name=name, todo=todo))
             path = folder / name
             if not path.is_file():
-                raise RunStoreError(f"{path} is missing: the run is incomplete. {todo}")
+                raise RunStoreError(tr("{path} is missing: the run is incomplete. {todo}", path=path, todo=todo))
             if _sha256(path) != files[name].get("sha256"):
-                raise RunStoreError(f"{path} is damaged: its checksum (sha256) does not match the one "
-                                    f"recorded when the run was stored. {todo}")
+                raise RunStoreError(tr("{path} is damaged: its checksum (sha256) does not match the one recorded "
+                                       "when the run was stored. {todo}", path=path, todo=todo))
 
     def find_other_versions(self, spec: RunSpec) -> list[Path]:
         """Stored runs that match ``spec`` in all but the model version (and the recipe's name,
@@ -345,15 +352,15 @@ class RunStore:
             if manifest.get("finished"):
                 return Found(folder, manifest, True)
             if not writable:
-                raise RunStoreError(f"The run in {folder} is partial: it was not finished when the store was "
-                                    f"copied. {_what_to_do(folder, False, spec.profile)}")
+                raise RunStoreError(tr("The run in {folder} is partial: it was not finished when the store was "
+                                       "copied. {todo}", folder=folder, todo=_what_to_do(folder, False, spec.profile)))
             return Found(folder, manifest, False)
         old = self.find_other_versions(spec)
         if old:
-            raise RunStoreError(
-                f"The store holds this run from another model version of the course ({old[0]}), not from "
-                f"this one (version {MODEL_VERSION}): its numbers no longer describe this code. "
-                f"{_what_to_do(old[0], _writable(old[0]), spec.profile)}")
+            raise RunStoreError(tr(
+                "The store holds this run from another model version of the course ({folder}), not from this one "
+                "(version {current}): its numbers no longer describe this code. {todo}", folder=old[0],
+                current=MODEL_VERSION, todo=_what_to_do(old[0], _writable(old[0]), spec.profile)))
         return None
 
     def open(self, found: Found, spec: RunSpec, device: str | torch.device | None = None) -> StoredRun:
@@ -388,11 +395,12 @@ class RunStore:
             history = History.from_dict(ckpt["history"])
             step, epoch = int(ckpt["step"]), int(ckpt["epoch"])
         except CheckpointError as err:
-            raise RunStoreError(f"The checkpoint of the stored run {folder} cannot be used: "
-                                f"{' '.join(str(err).split())} {todo}") from None
+            raise RunStoreError(tr("The checkpoint of the stored run {folder} cannot be used: {reason} {todo}",
+                                   folder=folder, reason=" ".join(str(err).split()), todo=todo)) from None
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise RunStoreError(f"{folder / CHECKPOINT_NAME} is not a checkpoint of this run "
-                                f"({type(err).__name__}: {str(err)[:120]}). {todo}") from None
+            raise RunStoreError(tr("{path} is not a checkpoint of this run ({error}: {detail}). {todo}",
+                                   path=folder / CHECKPOINT_NAME, error=type(err).__name__, detail=str(err)[:120],
+                                   todo=todo)) from None
         model = model.to(torch.device(device) if device is not None else get_device()).eval()
         return StoredRun(spec, folder, model, history, step, epoch,
                          int(manifest.get("steps_per_epoch") or 0), manifest)
@@ -434,9 +442,10 @@ def _loaded_message(run: StoredRun) -> str:
     where = m.get("machine") or {}
     machine = where.get("gpu") if where.get("gpu", "no GPU") != "no GPU" else where.get("cpu", "?")
     minutes = float(m.get("wall_seconds") or 0) / 60
-    return (f"{run.spec.attention}, seed {run.spec.seed}: loaded from the run store, not trained: "
-            f"{_shown(run.folder)} (trained {when} on {machine}, {minutes:.1f} min). "
-            f"To train it afresh, delete that folder and run this again.")
+    return tr("{attention}, seed {seed}: loaded from the run store, not trained: {folder} (trained {when} on "
+              "{machine}, {minutes:.1f} min). To train it afresh, delete that folder and run this again.",
+              attention=run.spec.attention, seed=run.spec.seed, folder=_shown(run.folder), when=when, machine=machine,
+              minutes=minutes)
 
 
 def _finished(trainer: Any) -> bool:
@@ -474,11 +483,12 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
     resume_in = found.folder if found is not None else None
     folder = resume_in or store.folder(spec, store.write_root())
     if not _writable(folder):
-        raise RunStoreError(f"Run {spec.describe()} is not in the store {store.root}, and neither it nor "
-                            f"{store.fallback} can be written to: set {RUNS_ENV} to a writable folder.")
+        raise RunStoreError(tr("Run {run} is not in the store {root}, and neither it nor {fallback} can be written "
+                               "to: set {env} to a writable folder.", run=spec.describe(), root=store.root,
+                               fallback=store.fallback, env=RUNS_ENV))
     if store.write_root() != store.root and resume_in is None:
-        say(f"The run store {_shown(store.root)} is read-only and lacks {spec.describe()}: "
-            f"training it into your own folder {_shown(folder)} instead.")
+        say(tr("The run store {root} is read-only and lacks {run}: training it into your own folder {folder} instead.",
+               root=_shown(store.root), run=spec.describe(), folder=_shown(folder)))
     return _train_into(folder, spec, store, profile, data, resume=resume_in is not None, device=device,
                        progress=progress, live_plot=live_plot, say=say)
 
@@ -491,24 +501,25 @@ def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, 
         try:
             done_steps, spent = Trainer.saved_progress(folder / CHECKPOINT_NAME)
         except CheckpointError as err:
-            raise RunStoreError(f"The unfinished run in {folder} cannot be resumed ({' '.join(str(err).split())[:200]}). "
-                                f"Delete that folder and run again to train it afresh.") from None
-        say(f"{spec.attention}, seed {spec.seed}: resuming the unfinished run in {_shown(folder)} "
-            f"({done_steps} steps done).")
+            raise RunStoreError(tr("The unfinished run in {folder} cannot be resumed ({reason}). Delete that folder "
+                                   "and run again to train it afresh.", folder=folder,
+                                   reason=" ".join(str(err).split())[:200])) from None
+        say(tr("{attention}, seed {seed}: resuming the unfinished run in {folder} ({steps} steps done).",
+               attention=spec.attention, seed=spec.seed, folder=_shown(folder), steps=done_steps))
         steps = None if steps is None else max(1, steps - done_steps)
         budget = None if budget is None else max(1.0, budget - spent)
     else:
         store.write_manifest(folder, spec, finished=False)
-        say(f"{spec.attention}, seed {spec.seed}: {TRAINING_NOTE}; it will be stored in "
-            f"{_shown(folder)}.")
+        say(tr("{attention}, seed {seed}: {note}; it will be stored in {folder}.", attention=spec.attention,
+               seed=spec.seed, note=tr(TRAINING_NOTE), folder=_shown(folder)))
     started = time.perf_counter()
     trainer = train_model(spec.attention, profile=profile, recipe=get_recipe(Recipe.from_dict(spec.recipe)),
                           epochs=spec.epochs, width=spec.width, data=data, out_dir=folder, resume=resume,
                           seed=spec.seed, time_budget=budget if budget is not None else math.inf,
                           max_steps=steps, device=device, progress=progress, live_plot=live_plot)
     if not _finished(trainer):
-        raise RunInterrupted(f"training stopped after {trainer.step} steps; the run is kept unfinished in "
-                             f"{_shown(folder)}: run this again to resume it.")
+        raise RunInterrupted(tr("training stopped after {steps} steps; the run is kept unfinished in {folder}: run "
+                                "this again to resume it.", steps=trainer.step, folder=_shown(folder)))
     manifest = store.write_manifest(folder, spec, finished=True, wall_seconds=spent + time.perf_counter() - started,
                                     steps_per_epoch=len(trainer.train_loader),
                                     extra={"steps": trainer.step, "epochs": trainer.epoch})

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from .files import atomic_write
+from ..i18n import figure_text, tr
 from ..runtime import get_device
 from .budget import TimeBudget
 from .checkpoints import (CHECKPOINT_FORMAT, CheckpointError, check_compatible, load_checkpoint, model_config,
@@ -99,7 +100,9 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.metrics_path, self.show_progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
         described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
-        self.live = LivePlot(live_plot, title=f"Training {type(model).__name__}({described})")
+        self.live = LivePlot(live_plot)
+        if self.live.enabled:  # figure_text looks for a CJK font: only when there is a figure to draw
+            self.live.title = figure_text("Training {model}", model=f"{type(model).__name__}({described})")
         self.history, self.epoch, self.step = History(), 0, 0  # epochs finished, optimizer steps taken
         self.target_epochs, self.partial_epoch, self._in_flight = self.recipe.epochs, PartialEpoch(), False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
@@ -126,14 +129,15 @@ class Trainer:
         """Continue the run that ``state`` (from :meth:`state_dict`) describes. Raises
         :class:`CheckpointError`, naming ``source``, when it is not a run or does not fit."""
         if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{source} holds only model weights, not a training run "
-                                  f"(expected format {CHECKPOINT_FORMAT!r}); it cannot be resumed.")
+            raise CheckpointError(tr("{source} holds only model weights, not a training run (expected format "
+                                     "{format}); it cannot be resumed.", source=source, format=repr(CHECKPOINT_FORMAT)))
         check_compatible(state, self.model, source)
         theirs = state["config"].get("recipe", {})
         if theirs.get("optimizer") != self.recipe.optimizer or theirs.get("schedule") != self.recipe.schedule:
-            raise CheckpointError(
-                f"Checkpoint {source} was trained with the {theirs.get('name')!r} recipe, this run uses "
-                f"{self.recipe.name!r}: resume with the same recipe, or start a new run in another folder.")
+            raise CheckpointError(tr(
+                "Checkpoint {source} was trained with the {theirs} recipe, this run uses {ours}: resume with the "
+                "same recipe, or start a new run in another folder.", source=source, theirs=repr(theirs.get("name")),
+                ours=repr(self.recipe.name)))
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -152,8 +156,9 @@ class Trainer:
             self.train_loader.load_state_dict({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
                                                for k, v in rng["loader"].items()})
         except (KeyError, ValueError, TypeError, RuntimeError) as err:
-            raise CheckpointError(f"Checkpoint {source} is incomplete or from another version "
-                                  f"({type(err).__name__}: {str(err)[:160]}). Start a new run.") from None
+            raise CheckpointError(tr("Checkpoint {source} is incomplete or from another version ({error}: {detail}). "
+                                     "Start a new run.", source=source, error=type(err).__name__,
+                                     detail=str(err)[:160])) from None
 
     def save(self, path: str | os.PathLike | None = None, last_batch_done: bool = True) -> Path | None:
         """Write ``metrics.json`` (where the Trainer has a ``metrics_path``) and a checkpoint to
@@ -169,7 +174,7 @@ class Trainer:
         is damaged or does not fit."""
         path = Path(path) if path else self.checkpoint_path
         if path is None:
-            raise ValueError("resume needs a checkpoint path (pass one, or checkpoint_path= to the Trainer).")
+            raise ValueError(tr("resume needs a checkpoint path (pass one, or checkpoint_path= to the Trainer)."))
         self.load_state_dict(load_checkpoint(path, map_location=self.device), source=path)
         return self
 
@@ -182,7 +187,8 @@ class Trainer:
             seconds = sum(float(e.get("seconds", 0.0)) for e in state["history"]["epochs"])
             return int(state["step"]), seconds + float((state.get("partial") or {}).get("seconds", 0.0))
         except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{path} is not a training run's checkpoint ({type(err).__name__}: {err}).") from None
+            raise CheckpointError(tr("{path} is not a training run's checkpoint ({error}: {detail}).", path=path,
+                                     error=type(err).__name__, detail=err)) from None
 
     # -- training --
     def fit(self, epochs: int | None = None, *, time_budget: float | None = None,
@@ -205,7 +211,7 @@ class Trainer:
         budget = TimeBudget(time_budget, self.step, len(self.train_loader), len(self.train_loader) - self.partial_epoch.steps,
                             self.recipe.batch_size, len(self.eval_loader.data), final)
         last_step = self.step + max_steps if max_steps is not None else None
-        epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc="epochs", unit="epoch",
+        epoch_bar = tqdm(total=self.target_epochs, initial=self.epoch, desc=tr("epochs"), unit=tr("epoch"),
                          disable=not self.show_progress, dynamic_ncols=True)
         self._in_flight, stop = False, False
         epoch_t0 = time.perf_counter() - self.partial_epoch.seconds
@@ -236,8 +242,12 @@ class Trainer:
             if self.partial_epoch.trained:  # stopped while evaluating
                 self.partial_epoch.seconds = time.perf_counter() - epoch_t0
             saved = self.save(last_batch_done=not self._in_flight)
-            print(f"Interrupted after {self.step} steps ({self.epoch} epochs done). History kept"
-                  + (f"; checkpoint written to {saved} (resume from it to go on)." if saved else "."))
+            if saved:
+                print(tr("Interrupted after {steps} steps ({epochs} epochs done). History kept; checkpoint written "
+                         "to {path} (resume from it to go on).", steps=self.step, epochs=self.epoch, path=saved))
+            else:
+                print(tr("Interrupted after {steps} steps ({epochs} epochs done). History kept.",
+                         steps=self.step, epochs=self.epoch))
         finally:
             epoch_bar.close()
         return self.history
@@ -249,8 +259,9 @@ class Trainer:
         self.model.train()
         p = self.partial_epoch
         epoch_t0, stop = time.perf_counter() - p.seconds, False
-        bar = tqdm(total=len(self.train_loader), initial=p.steps, leave=False, unit="batch",
-                   desc=f"epoch {self.epoch + 1}/{self.target_epochs}", disable=not self.show_progress,
+        bar = tqdm(total=len(self.train_loader), initial=p.steps, leave=False, unit=tr("batch"),
+                   desc=tr("epoch {epoch}/{epochs}", epoch=self.epoch + 1, epochs=self.target_epochs),
+                   disable=not self.show_progress,
                    dynamic_ncols=True)
         losses, correct = [], torch.zeros((), dtype=torch.long, device=self.device)
         try:
