@@ -23,17 +23,27 @@ PYTHON313 ?=
 # without tests/.)
 UNIT_ENV  := CBAM_COURSE_QUICK=1 MPLBACKEND=Agg
 
-.PHONY: help setup lab test unit notebooks exercises clean test-fast pythons test-pythons
+# The edition: LANG=zh picks the Simplified Chinese one (notebooks/zh/, exercises/zh/, solutions/zh/)
+# for lab, student and html; so does a Chinese locale in the environment (LANG=zh_CN.UTF-8).
+# LANG=en, or any other locale, the English one. "zh" is no locale, so the commands get C.UTF-8.
+EDITION  := $(if $(filter zh%,$(LANG)),zh,en)
+ZH       := $(if $(filter zh,$(EDITION)),/zh)
+RUN_LANG := $(if $(filter zh,$(LANG)),LANG=C.UTF-8)
+
+.PHONY: help setup lab test unit notebooks exercises translations clean test-fast pythons test-pythons
 
 help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
+	@echo "make lab LANG=zh  the same in Simplified Chinese: Chinese lessons, package and JupyterLab"
 	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): 3-4 min"
-	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make exercises  regenerate exercises/ from solutions/, and the Chinese edition (make translations)"
+	@echo "make translations  rebuild the Chinese notebooks from notebooks/zh/translations/ (and solutions/zh/...),"
+	@echo "                stamp them, regenerate exercises/zh/, compile the package's catalogs; list what is stale"
 	@echo "make test-fast  add numba (the fast extra) to .venv and run tests/fast"
 	@echo "make test-pythons  install the course on Python $(PYTHONS) (oldest, newest), each in .venv-pyX.Y, and check it there"
 	@echo "make colab      stamp every notebook with its Colab badge and set-up cell"
-	@echo "make student    build dist/student/: lessons, exercises, package, no solutions"
-	@echo "make html       run the lessons and render dist/html/; MODE=laptop (default) takes about 79 min"
+	@echo "make student    build dist/student/: lessons, exercises, package, no solutions (LANG=zh: dist/student-zh/)"
+	@echo "make html       run the lessons and render dist/html/ (LANG=zh: dist/html-zh/); MODE=laptop (default) takes about 79 min"
 	@echo "                on 2 CPU cores and needs CIFAR-10, MODE=quick under a minute, MODE=full a GPU"
 	@echo "make runtimes   time every notebook into docs/runtimes.md; MODE=quick (default) about a minute"
 	@echo "make test-browser  check dist/html-style pages in headless chromium"
@@ -50,9 +60,16 @@ setup: $(STAMP)
 # The server serves the whole repository (lessons, exercises/, solutions/) and opens lesson 01:
 # a notebook path on the command line would make Jupyter serve that notebook's folder alone.
 # PROFILE=quick|laptop|full sets the mode of every notebook it runs (CBAM_COURSE_PROFILE; README).
-LAB_ARGS := --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks/01_concepts.ipynb
+# LANG=zh: Chinese lesson 01, the package speaking Chinese in every kernel (CBAM_COURSE_LANG), and
+# JupyterLab's own menus in Chinese (its zh-CN language pack, chosen in a settings folder of its own,
+# so that the English lab keeps the learner's usual settings).
+LAB_ARGS := --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks$(ZH)/01_concepts.ipynb
+LAB_ZH_SETTINGS := $(VENV)/lab-settings-zh
+LAB_ZH_LOCALE := $(LAB_ZH_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+LAB_ENV := $(RUN_LANG) $(if $(ZH),CBAM_COURSE_LANG=zh JUPYTERLAB_SETTINGS_DIR=$(LAB_ZH_SETTINGS))
 lab: setup
-	CBAM_COURSE_PROFILE=$(or $(PROFILE),$$CBAM_COURSE_PROFILE) $(BIN)/jupyter lab $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	$(if $(ZH),@test -f $(LAB_ZH_LOCALE) || { mkdir -p "$(dir $(LAB_ZH_LOCALE))" && echo '{"locale": "zh_CN"}' > $(LAB_ZH_LOCALE); })
+	$(LAB_ENV) CBAM_COURSE_PROFILE=$(or $(PROFILE),$$CBAM_COURSE_PROFILE) $(BIN)/jupyter lab $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # tests/browser is left out by its conftest.py unless CBAM_COURSE_BROWSER_TESTS=1 (make test-browser).
 unit: setup
@@ -65,6 +82,16 @@ test: unit notebooks
 
 exercises: setup
 	$(BIN)/python tools/exercises.py solutions exercises
+	@$(MAKE) --no-print-directory translations
+
+# The Chinese edition, from the English notebooks and their translation files (tools/translate.py):
+# a cell whose translation is stale or missing stays English, and `check` lists it (tests fail on it).
+translations: setup
+	$(BIN)/python tools/translate.py build
+	$(BIN)/python tools/colab.py notebooks/zh solutions/zh
+	$(BIN)/python tools/exercises.py solutions/zh exercises/zh
+	$(BIN)/python tools/i18n.py compile
+	-@$(BIN)/python tools/translate.py check
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache
@@ -117,7 +144,7 @@ colab: setup
 	$(BIN)/python tools/colab.py
 
 student:
-	$(PYTHON) tools/build_student.py
+	$(PYTHON) tools/build_student.py --edition $(EDITION)
 
 html: setup
 	@case "$(or $(MODE),laptop)" in \
@@ -125,7 +152,7 @@ html: setup
 	  laptop) echo "make html MODE=laptop: about 79 minutes on 2 CPU cores, both busy (lesson 05: 20 min, 06: 57 min), and CIFAR-10 (163 MB). Ctrl-C stops; MODE=quick takes under a minute.";; \
 	  full) echo "make html MODE=full: needs a CUDA GPU and CIFAR-10; not measured (7 trainings of about a minute each on an H100). Ctrl-C stops; MODE=quick takes under a minute.";; \
 	esac
-	$(BIN)/python tools/build_html.py --mode $(or $(MODE),laptop)
+	$(RUN_LANG) $(BIN)/python tools/build_html.py --edition $(EDITION) --mode $(or $(MODE),laptop)
 
 runtimes: setup
 	@case "$(or $(MODE),quick)" in \
