@@ -171,8 +171,9 @@ def test_every_committed_notebook_is_stamped():
     """Fails until `make colab` has been run after the last notebook change: run it and commit."""
     folders = [ROOT / f for f in colab.FOLDERS if (ROOT / f).is_dir()]
     unstamped = colab.stamp_files(folders, root=ROOT, check=True)
-    if colab.stamp_readme(ROOT / "README.md", colab.repository_url(), check=True):
-        unstamped.append(ROOT / "README.md")
+    for name, lesson in colab.READMES.items():
+        if colab.stamp_readme(ROOT / name, colab.repository_url(), check=True, lesson=lesson):
+            unstamped.append(ROOT / name)
     assert not unstamped, "not stamped (run `make colab`): " + ", ".join(
         p.relative_to(ROOT).as_posix() for p in unstamped)
 

@@ -15,14 +15,17 @@ import exercises as ex  # noqa: E402
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
-def test_committed_exercises_are_generated_from_solutions():
-    stale = ex.stale_exercises(ROOT / "solutions", ROOT / "exercises")
-    assert not stale, ("exercises/ is out of date with solutions/:\n  " + "\n  ".join(stale)
+@pytest.mark.parametrize("edition", ["", "zh"])
+def test_committed_exercises_are_generated_from_solutions(edition):
+    stale = ex.stale_exercises(ROOT / "solutions" / edition, ROOT / "exercises" / edition)
+    exercises, solutions = (f"{folder}/{edition}/".replace("//", "/") for folder in ("exercises", "solutions"))
+    assert not stale, (f"{exercises} is out of date with {solutions}:\n  " + "\n  ".join(stale)
                        + "\nFix: run `make exercises` and commit the result.")
 
 
-def test_every_solution_has_regions_and_a_check():
-    solutions = sorted((ROOT / "solutions").glob("*.ipynb"))
+@pytest.mark.parametrize("edition", ["", "zh"])
+def test_every_solution_has_regions_and_a_check(edition):
+    solutions = sorted((ROOT / "solutions" / edition).glob("*.ipynb"))
     assert solutions, "solutions/ holds no notebooks"
     for path in solutions:
         nb = nbformat.read(path, as_version=4)
@@ -146,9 +149,9 @@ def _nbgrader_problems(nb):
 
 
 def test_solutions_are_a_valid_nbgrader_source():
-    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "solutions" / "zh").glob("*.ipynb")):
         problems = _nbgrader_problems(nbformat.read(path, as_version=4))
-        assert not problems, f"{path.name}: " + "; ".join(problems) + ". Fix: run `make exercises`."
+        assert not problems, f"{path.relative_to(ROOT)}: " + "; ".join(problems) + ". Fix: run `make exercises`."
 
 
 def test_markdown_answer_left_ungraded_is_completed():

@@ -1,4 +1,5 @@
-"""Every notebook is committed clean and the course has all its lessons in all three folders."""
+"""Every notebook is committed clean and the course has all its lessons in all three folders, in both
+editions (the Chinese one in <folder>/zh/, built by tools/translate.py)."""
 from pathlib import Path
 
 import nbformat
@@ -12,13 +13,17 @@ LESSONS = (
 )
 # Optional appendices: in notebooks/ only, tested by nbval like the lessons, no exercise.
 APPENDICES = ("04a_appendix_official_and_timm",)
-NOTEBOOKS = sorted(p for f in FOLDERS for p in (ROOT / f).glob("*.ipynb"))
+EDITIONS = ("", "zh")
+EDITION_FOLDERS = [f"{f}/{e}".rstrip("/") for f in FOLDERS for e in EDITIONS]
+NOTEBOOKS = sorted(p for f in EDITION_FOLDERS for p in (ROOT / f).glob("*.ipynb"))
+# What each edition's lessons must say: objectives, summary, references, and where the exercise is.
+SECTIONS = {"": ("objectives", "summary", "references"), "zh": ("学习目标", "小结", "参考文献")}
 
 
-@pytest.mark.parametrize("folder", FOLDERS)
+@pytest.mark.parametrize("folder", EDITION_FOLDERS)
 def test_every_lesson_is_in_every_folder(folder):
     present = {p.stem for p in (ROOT / folder).glob("*.ipynb")}
-    expected = set(LESSONS) | (set(APPENDICES) if folder == "notebooks" else set())
+    expected = set(LESSONS) | (set(APPENDICES) if folder.startswith("notebooks") else set())
     assert present == expected, f"{folder}/ should hold exactly {sorted(expected)}, has {sorted(present)}"
 
 
@@ -28,7 +33,7 @@ def test_appendices_sort_after_their_lesson():
         assert sorted([lesson, name]) == [lesson, name], f"{name} should sort after {lesson}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_notebook_is_committed_clean(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -37,9 +42,11 @@ def test_notebook_is_committed_clean(path):
     assert not dirty, f"cells {dirty} carry outputs: clear them before committing (Jupyter: Edit > Clear Outputs of All Cells)"
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(p for e in EDITIONS for p in (ROOT / "notebooks" / e).glob("*.ipynb")),
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_lesson_has_objectives_summary_and_references(path):
     text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown").lower()
-    last = "no exercise" if path.stem in APPENDICES else "exercises/"
-    for needed in ("objectives", "summary", "references", last):
-        assert needed in text, f"{path.name} has no '{needed}' in its text"
+    edition = "zh" if path.parent.name == "zh" else ""
+    last = {"": "no exercise", "zh": "没有练习"}[edition] if path.stem in APPENDICES else f"exercises/{edition}".rstrip("/") + "/"
+    for needed in (*SECTIONS[edition], last):
+        assert needed in text, f"{path.relative_to(ROOT)} has no '{needed}' in its text"

@@ -203,3 +203,52 @@ def test_the_chinese_notebooks_links_resolve(english):
             if not path.exists():
                 broken.append(f"cell {cell.get('id')}: {target}")
     assert not broken, f"{_id(chinese)} links to files that are not there (it lives in {_id(chinese.parent)}/):\n  " + "\n  ".join(broken)
+
+
+WRONG_PARAMS = ("def channel_attention_params(in_channels, ratio):\n"
+                "    hidden = in_channels // ratio\n"
+                "    return 2 * in_channels * hidden + hidden + in_channels   # biases counted: a mistake\n")
+
+
+@pytest.mark.parametrize("edition", ["", "zh"])
+def test_a_wrong_answer_in_an_exercise_gets_its_hint_in_the_exercise_language(edition):
+    """The exercise as a learner runs it: its first cell sets the language (the Chinese edition's
+    sets CBAM_COURSE_LANG=zh), then a wrong answer meets the checker."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = ROOT / "exercises" / edition / "02_channel_attention.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    keep = {"colab-setup", "imports", "ex2-solution", "ex2-check"}
+    nb.cells = [c for c in nb.cells if c.get("id") in keep]
+    assert [c.id for c in nb.cells] == ["colab-setup", "imports", "ex2-solution", "ex2-check"]
+    nb.cells[2].source = WRONG_PARAMS
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CBAM_COURSE_LANG"}
+    with pytest.raises(CellExecutionError) as failed:
+        client.execute(env=env)
+    message = str(failed.value)
+    assert "channel_attention_params" in message
+    if edition == "zh":
+        assert "还没有写对" in message and "偏置" in message, message[-800:]   # the verdict and the mistake's hint
+    else:
+        assert "is not right yet" in message and "bias" in message and not CJK.search(message), message[-800:]
+
+
+def _commands(text: str) -> set[str]:
+    """The ``make`` targets and ``python -m cbam_course`` commands a README tells a reader to run."""
+    return set(re.findall(r"\bmake [a-z][a-z-]*|python -m cbam_course [a-z]+", text))
+
+
+def test_the_chinese_readme_gives_the_same_commands_and_links_the_chinese_lessons():
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    assert "README.zh-CN.md" in english and "(README.md)" in chinese
+    missing = _commands(english) - _commands(chinese) - {"make unit", "make test-fast", "make test-pythons", "make test-browser"}
+    assert not missing, f"README.zh-CN.md does not tell its readers about {sorted(missing)}, which README.md does"
+    assert "make lab LANG=zh" in chinese and "make test" in chinese
+    lessons = set(re.findall(r"\]\((notebooks/zh/[^)]+\.ipynb)\)", chinese))
+    assert lessons == {f"notebooks/zh/{p.name}" for p in (ROOT / "notebooks" / "zh").glob("*.ipynb")}
+    assert not re.findall(r"\]\((notebooks/0[^)]*)\)", chinese), "the Chinese README links an English lesson"
+    for link in re.findall(r"\]\(([^)#:]+)\)", chinese):
+        assert (ROOT / link).exists(), f"README.zh-CN.md links {link}, which is not there"

@@ -220,13 +220,18 @@ def readme_badges(repo_url: str, branch: str = DEFAULT_BRANCH, lesson: str = FIR
             + f" [![Binder](https://mybinder.org/badge_logo.svg)]({binder})\n")
 
 
-def stamp_readme(readme: Path, repo_url: str, branch: str = DEFAULT_BRANCH, check: bool = False) -> bool:
+# Each README and the lesson its badges open: the Chinese README opens the Chinese lesson 01.
+READMES = {"README.md": FIRST_LESSON, "README.zh-CN.md": "notebooks/zh/01_concepts.ipynb"}
+
+
+def stamp_readme(readme: Path, repo_url: str, branch: str = DEFAULT_BRANCH, check: bool = False,
+                 lesson: str = FIRST_LESSON) -> bool:
     """Fill the block between ``<!-- colab:begin -->`` and ``<!-- colab:end -->`` in the README
     with :func:`readme_badges`; True if it changed (or would, with ``check``). No markers: no change."""
     if not readme.exists():
         return False
     text = readme.read_text(encoding="utf-8")
-    new = README_BLOCK.sub(lambda m: m.group(1) + readme_badges(repo_url, branch) + m.group(2), text)
+    new = README_BLOCK.sub(lambda m: m.group(1) + readme_badges(repo_url, branch, lesson) + m.group(2), text)
     if new != text and not check:
         readme.write_text(new, encoding="utf-8")
     return new != text
@@ -241,9 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = args.paths or [args.root / f for f in FOLDERS if (args.root / f).is_dir()]
     changed = stamp_files(paths, args.root, args.branch, check=args.check)
-    readme = args.root / "README.md"
-    if not args.paths and stamp_readme(readme, repository_url(args.root / "pyproject.toml"), args.branch, args.check):
-        changed.append(readme)
+    for name, lesson in READMES.items():
+        readme = args.root / name
+        if not args.paths and stamp_readme(readme, repository_url(args.root / "pyproject.toml"), args.branch,
+                                           args.check, lesson):
+            changed.append(readme)
     for path in changed:
         print(("needs stamping: " if args.check else "stamped: ") + _relpath(path, args.root))
     if args.check and changed:
