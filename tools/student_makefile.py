@@ -17,14 +17,33 @@ Its recipes name folders the copy lacks, so it is adapted, not copied blindly:
 
 So in the student copy ``make lab``, ``make test``, ``make notebooks`` and ``make clean`` work as in the
 course repository, and ``make help`` lists only what works.
+
+A copy holds one edition, so its Makefile is that edition's (:func:`set_edition`): ``EDITION`` is fixed
+(``LANG`` no longer picks one, since the copy has no other), and ``make help`` drops its
+``make lab LANG=zh`` line. In the Chinese copy ``make lab`` thus opens ``notebooks/zh/01_concepts.ipynb``
+in a Chinese JupyterLab, and ``make help`` (:data:`HELP_ZH`) and the refusals (:data:`REFUSAL_ZH`) are
+in Chinese; a help line without a Chinese text stays English (tests/test_student.py fails on it).
 """
 from __future__ import annotations
 
 import re
 
-__all__ = ["REFUSAL", "adapt_makefile", "mention_re"]
+__all__ = ["HELP_ZH", "REFUSAL", "REFUSAL_ZH", "adapt_makefile", "mention_re", "refusal", "set_edition"]
 
 REFUSAL = "not part of the student copy"
+REFUSAL_ZH = "不属于学生版"
+# `make help` in the Chinese copy: the text after "make TARGET", for the targets that work there.
+HELP_ZH = {
+    "lab": "创建 .venv，安装课程，并在 JupyterLab 中打开第 1 课（界面和课程都是简体中文）",
+    "test": "创建 .venv，以快速模式运行每一个笔记本（课程和练习）",
+    "notebooks": "以快速模式运行每一个笔记本（课程和练习）",
+    "clean": "删除 .venv 和生成的文件",
+}
+
+
+def refusal(edition: str = "en") -> str:
+    """The words by which a refusing rule of ``edition``'s copy says it does nothing there."""
+    return REFUSAL_ZH if edition == "zh" else REFUSAL
 
 
 def mention_re(missing: set[str]) -> re.Pattern | None:
@@ -72,16 +91,48 @@ def _parse_makefile(lines: list[str]) -> list[tuple]:
     return items
 
 
-def _refusal(target: str, needs: set[str]) -> str:
+def _refusal(target: str, needs: set[str], edition: str = "en") -> str:
     names = sorted(n.rstrip("/") for n in needs)
+    if edition == "zh":
+        return (f'\t@echo "make {target}：{REFUSAL_ZH}（它需要课程仓库中的 {"、".join(names)}，'
+                f'由你的老师保管）。"')
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return (f'\t@echo "make {target}: {REFUSAL} '
             f'(it needs {listed} from the course repository, which your instructor keeps)."')
 
 
-def adapt_makefile(text: str, missing: set[str], present: set[str] = frozenset({"notebooks", "exercises", "cbam_course"})) -> str:
+# `@echo "make lab        text"`: a help line (not one for a variant, `make html MODE=quick  ...`)
+_HELP_LINE_RE = re.compile(r'^(\t@?echo\s+"make\s+([\w.-]+)[ \t]+)(?![ \t])(?!\S*=)[^"]*"\s*$')
+
+
+def set_edition(text: str, edition: str) -> str:
+    """The adapted Makefile of a copy that holds ``edition`` alone (see the module doc)."""
+    fixed = (f"# This copy holds the {'Simplified Chinese' if edition == 'zh' else 'English'} edition alone: "
+             f"LANG does not change it.\nEDITION  := {edition}")
+    text, count = re.subn(r"^EDITION[ \t]*:?=.*$", lambda _: fixed, text, count=1, flags=re.M)
+    if not count:
+        raise ValueError("the Makefile has no `EDITION :=` line to set the student copy's edition by")
+    text = re.sub(r'^\t@?echo\s+["\']make\s+[\w.-]+\s+LANG=\S+.*\n', "", text, flags=re.M)
+    if edition != "zh":
+        return text
+
+    out, translated = [], False
+    for line in text.split("\n"):
+        continuation = re.match(r'^\t@?echo\s+["\']\s', line)
+        if continuation and translated:
+            continue  # the rest of a help text that was translated whole
+        match = None if continuation else _HELP_LINE_RE.match(line)
+        translated = bool(match and match.group(2) in HELP_ZH)
+        out.append(f'{match.group(1)}{HELP_ZH[match.group(2)]}"' if translated else line)
+    return "\n".join(out)
+
+
+def adapt_makefile(text: str, missing: set[str], present: set[str] = frozenset({"notebooks", "exercises", "cbam_course"}),
+                   edition: str | None = None) -> str:
     """The Makefile for a copy that lacks the top-level names in ``missing`` and holds those in
-    ``present`` (see the module doc for the rules)."""
+    ``present`` (see the module doc for the rules), and, given an ``edition`` ("en" or "zh"), holds
+    that edition alone (:func:`set_edition`)."""
+    said_no = refusal(edition or "en")
     missing = {m.rstrip("/") for m in missing if m not in {"", "."}}
     mention = mention_re(missing)
     items = _parse_makefile(text.splitlines())
@@ -111,7 +162,7 @@ def adapt_makefile(text: str, missing: set[str], present: set[str] = frozenset({
             refusing.update({t: needs for t in targets})
             if any("%" in t for t in targets):
                 continue  # a pattern rule nothing in the copy asks for any more
-            header, new_recipe = " ".join(targets) + ":", [_refusal(targets[0], needs)]
+            header, new_recipe = " ".join(targets) + ":", [_refusal(targets[0], needs, edition or "en")]
         adapted.append(("rule", header, targets, new_recipe))
     # A rule that works drops the refusing targets it depends on (`test: unit notebooks` runs the
     # notebooks only); one left with nothing to do refuses as well.
@@ -133,7 +184,7 @@ def adapt_makefile(text: str, missing: set[str], present: set[str] = frozenset({
             else:
                 needs = set().union(*(refusing[n] for n in names))
                 refusing.update({t: needs for t in targets})
-                adapted[k] = ("rule", f"{head}:", targets, [_refusal(targets[0], needs)])
+                adapted[k] = ("rule", f"{head}:", targets, [_refusal(targets[0], needs, edition or "en")])
 
     out: list[str] = []
     for item in adapted:
@@ -153,10 +204,10 @@ def adapt_makefile(text: str, missing: set[str], present: set[str] = frozenset({
                 elif re.match(r"^\t@?echo\s+[\"']\s", cmd):  # a help line's continuation goes with it
                     drop = dropped or bool(mention and mention.search(cmd))
                 else:
-                    drop = REFUSAL not in cmd and bool(
+                    drop = said_no not in cmd and bool(
                         (said and said.group(1) in refusing) or (mention and mention.search(cmd)))
                 dropped = drop
                 if not drop:  # else: help about something the copy cannot do
                     out.append(cmd)
-    text = "\n".join(out) + "\n"
-    return re.sub(r"\n{3,}", "\n\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(out) + "\n")
+    return text if edition is None else set_edition(text, edition)
