@@ -178,10 +178,10 @@ class LivePlot:
     little next to training.
     """
 
-    def __init__(self, enabled: bool | None = None, min_interval: float = 3.0, title: str | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, min_interval: float = 3.0, model: str | None = None) -> None:
         self.enabled = in_notebook() if enabled is None else enabled
         self.min_interval = min_interval
-        self.title = title  # None: "Training", in the learner's language
+        self.model = model  # what is trained, named in the title (in the learner's language)
         self._handle = None
         self._last = -math.inf
 
@@ -206,7 +206,7 @@ class LivePlot:
                 ax.set_title(heading)
                 ax.set_xlabel(figure_text("Epoch"))
                 ax.set_ylabel(label)
-        fig.suptitle(figure_text("Training") if self.title is None else self.title)
+        fig.suptitle(figure_text("Training {model}", model=self.model) if self.model else figure_text("Training"))
         fig.tight_layout()
         if self._handle is None:
             self._handle = display(fig, display_id=True)

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from .files import atomic_write
-from ..i18n import figure_text, tr
+from ..i18n import tr
 from ..runtime import get_device
 from .budget import TimeBudget
 from .checkpoints import (CHECKPOINT_FORMAT, CheckpointError, check_compatible, load_checkpoint, model_config,
@@ -100,9 +100,7 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.metrics_path, self.show_progress, self.tta = Path(metrics_path) if metrics_path else None, progress, tta
         described = ", ".join(f"{k}={v!r}" for k, v in model_config(model).items() if k != "class")
-        self.live = LivePlot(live_plot)
-        if self.live.enabled:  # figure_text looks for a CJK font: only when there is a figure to draw
-            self.live.title = figure_text("Training {model}", model=f"{type(model).__name__}({described})")
+        self.live = LivePlot(live_plot, model=f"{type(model).__name__}({described})")
         self.history, self.epoch, self.step = History(), 0, 0  # epochs finished, optimizer steps taken
         self.target_epochs, self.partial_epoch, self._in_flight = self.recipe.epochs, PartialEpoch(), False
         self.config = {"model": model_config(model), "recipe": self.recipe.to_dict(), "seed": seed,
@@ -261,8 +259,7 @@ class Trainer:
         epoch_t0, stop = time.perf_counter() - p.seconds, False
         bar = tqdm(total=len(self.train_loader), initial=p.steps, leave=False, unit=tr("batch"),
                    desc=tr("epoch {epoch}/{epochs}", epoch=self.epoch + 1, epochs=self.target_epochs),
-                   disable=not self.show_progress,
-                   dynamic_ncols=True)
+                   disable=not self.show_progress, dynamic_ncols=True)
         losses, correct = [], torch.zeros((), dtype=torch.long, device=self.device)
         try:
             for images, labels in self.train_loader:
