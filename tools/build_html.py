@@ -1,14 +1,23 @@
 """The executed edition: run every lesson and render it to static HTML, for learners who cannot run it.
 
-    python tools/build_html.py --mode laptop          # -> dist/html/   (make html MODE=laptop)
+    python tools/build_html.py --mode laptop                 # notebooks/    -> dist/html/    (make html MODE=laptop)
+    python tools/build_html.py --edition zh --mode laptop    # notebooks/zh/ -> dist/html-zh/ (make html LANG=zh)
     python tools/build_html.py --mode quick --src notebooks --out /tmp/html
 
-Each lesson in ``notebooks/`` runs top to bottom with nbclient in the chosen mode (see
-``cbam_course/grading/run.py``, which also bounds every run in time), then nbconvert's HTMLExporter writes ``<lesson>.html`` with its figures
-embedded (no separate image files), and ``index.html`` links the lessons by title. The Colab set-up
-cell is left out of the pages (it does nothing outside Colab). Widgets (``interact``, progress bars)
-are rendered as what they showed when the lesson ran (control values, captured figures), so the
-page reads the same offline.
+Each lesson runs top to bottom with nbclient in the chosen mode (see ``cbam_course/grading/run.py``,
+which also bounds every run in time), then nbconvert's HTMLExporter writes ``<lesson>.html`` with its
+figures embedded (no separate image files), and ``index.html`` links the lessons by title. The Colab
+set-up cell runs (a Chinese lesson sets ``CBAM_COURSE_LANG=zh`` there, so the package speaks Chinese)
+but is left out of the page, like the Colab badge. Widgets (``interact``, progress bars) are rendered
+as what they showed when the lesson ran (control values, captured figures). The Chinese edition's
+pages and index are ``lang="zh-CN"``, and its index is in Chinese.
+
+The pages read offline: they load nothing from the network. Formulas are typeset by MathJax 2, copied
+from the jupyter-server-mathjax package (the lab extra) into ``<out>/mathjax/`` (3.7 MB: what
+:func:`copy_mathjax` leaves out, and why, is in its docstring) and loaded by a relative URL, so the
+folder works from disk or any web server. nbconvert's lab template is used without its CDN scripts
+(require.js, the widget manager, mermaid). A page that would still load something off the machine
+(:func:`remote_resources`: a lesson's remote image, say) counts as failed.
 
 A lesson that fails is still rendered, up to the failing cell, and the command exits 1 naming it.
 """
@@ -67,8 +76,9 @@ EDITIONS = {
     "zh": Edition(
         "notebooks/zh", "dist/html-zh", "zh-CN", "zh-hans",
         title="CBAM 课程：运行过的各课",
-        intro=("每一课都从头到尾运行过，输出和图都在页面上，不运行任何代码也能读。\n"
-               "运行模式：<strong>{mode}</strong>，运行于 {when}\n（{machine}，Python {python}）。"),
+        # One line: a line break in the HTML would show as a space between Chinese characters.
+        intro=("每一课都从头到尾运行过，输出和图都在页面上，不运行任何代码也能读。"
+               "运行模式：<strong>{mode}</strong>，运行于 {when}（{machine}，Python {python}）。"),
         failed="（运行出错，已中止：{error}）",
         stopped="**本课在 {mode} 模式下运行出错，已中止：** `{error}`",
         seconds="{seconds:.0f} 秒"),
