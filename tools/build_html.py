@@ -221,12 +221,12 @@ def copy_mathjax(out: Path) -> int:
     Everything a page loads is copied: MathJax.js, the combined configuration (TeX and MathML input,
     HTML-CSS output, the menu, the accessibility menu), the ``Safe`` configuration, the TeX extensions
     and the HTML-CSS output with its STIX-Web fonts; also the accessibility extensions that the
-    menu turns on (explorer, speech rules in English and Nemeth braille) and MathJax's licence. Left
-    out, 6.2 of the package's 10.5 MB: the SVG output (2.8 MB; the HTML-CSS output renders, and SVG
-    is only a choice in the right-click menu, like CommonHTML, which the package does not ship at
-    all), the menu's languages other than English and Chinese (1.3 MB; the page names its own, so the
+    menu turns on (explorer, speech rules in English and Nemeth braille) and MathJax's licence: 3.7 MB.
+    Left out, 5.9 of the package's 9.5 MB: the SVG output (2.5 MB; the HTML-CSS output renders, and
+    SVG is only a choice in the right-click menu, like CommonHTML, which the package does not ship at
+    all), the menu's languages other than English and Chinese (1.1 MB; the page names its own, so the
     browser's language loads nothing else), and the speech rules for Internet Explorer, German,
-    Spanish and French (2.1 MB). The browser test shows a page's formulas render from this copy
+    Spanish and French (2.2 MB). The browser test shows a page's formulas render from this copy
     with the network cut and no file missing.
     """
     source = mathjax_source()
