@@ -1,6 +1,8 @@
-"""The executed edition in a real browser: tools/build_html.py renders a small generated lesson set,
-and Debian's chromium, started here headless, shows the index links, the lesson text and the
-figures (decoded images, not just <img> tags).
+"""The executed edition in a real browser: tools/build_html.py renders a small generated lesson set
+(and a one-lesson Chinese edition), and Debian's chromium, started here headless with no network,
+shows the index links, the lesson text, the figures (decoded images, not just <img> tags) and the
+formulas, typeset by the MathJax copied beside the pages: every request the page makes stays on
+this machine.
 
 Chromium is driven through its DevTools protocol over a pipe (``--remote-debugging-pipe``: JSON
 messages on file descriptors 3 and 4), so the test needs no Python package beyond the standard library.
@@ -29,6 +31,11 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 LESSON_TEXT = "Attention re-weights the feature map, one channel at a time."
 TITLE_ONE, TITLE_TWO = "Lesson one: a sine and a widget", "Lesson two: stops early"
+FORMULAS = "The square $x^2$ and the gate\n\n$$\\sigma(x) = \\frac{1}{1 + e^{-x}}$$"
+ZH_TITLE = "第 1 课 · 通道注意力"
+ZH_TEXT = "通道注意力给每个通道一个 0 到 1 之间的权重。"
+BADGE = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+         "(https://colab.research.google.com/github/cbam-course/cbam-course/blob/main/notebooks/zh/01_zh.ipynb)\n\n")
 
 
 def _lessons(folder: Path) -> Path:
@@ -40,6 +47,7 @@ def _lessons(folder: Path) -> Path:
         new_markdown_cell(f"# {TITLE_ONE}\n\n{LESSON_TEXT}\n\n## A figure"),
         new_code_cell("import os\nimport matplotlib.pyplot as plt\nimport numpy as np\n"
                       "print('quick mode is', os.environ.get('CBAM_COURSE_QUICK'))"),
+        new_markdown_cell(f"## A formula\n\n{FORMULAS}"),
         new_code_cell("x = np.linspace(0, 2 * np.pi, 64)\nfig, ax = plt.subplots(figsize=(4, 3))\n"
                       "ax.plot(x, np.sin(x))\nax.set_title('A sine')\nax.set_xlabel('x')\nax.set_ylabel('sin x')\nplt.show()"),
         new_code_cell("from ipywidgets import interact\n\n@interact(k=(1, 4))\ndef wave(k=2):\n"
@@ -53,6 +61,19 @@ def _lessons(folder: Path) -> Path:
     ])
     nbformat.write(one, folder / "01_one.ipynb")
     nbformat.write(two, folder / "02_two.ipynb")
+    return folder
+
+
+def _zh_lessons(folder: Path) -> Path:
+    """One Chinese lesson as tools/translate.py and tools/colab.py write them: the badge, then the
+    Colab set-up cell, which sets CBAM_COURSE_LANG=zh (it must run, and be left out of the page)."""
+    folder.mkdir(parents=True)
+    lesson = new_notebook(metadata={"kernelspec": KERNELSPEC}, cells=[
+        new_markdown_cell(f"{BADGE}# {ZH_TITLE}\n\n{ZH_TEXT}\n\n{FORMULAS}", metadata={"tags": ["colab-badge"]}),
+        new_code_cell('import os\n\nos.environ["CBAM_COURSE_LANG"] = "zh"', metadata={"tags": ["colab-setup"]}),
+        new_code_cell('from cbam_course.i18n import language\n\nprint("课程包的语言：", language())'),
+    ])
+    nbformat.write(lesson, folder / "01_zh.ipynb")
     return folder
 
 
@@ -83,6 +104,7 @@ class Chromium:
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._next_id, self._buffer = 0, b""
+        self.events: list[dict] = []  # what chromium reported on its own (Network.* once enabled)
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
 
@@ -97,7 +119,9 @@ class Chromium:
             while b"\0" in self._buffer:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 reply = json.loads(raw)
-                if reply.get("id") == self._next_id:
+                if "method" in reply and "id" not in reply:
+                    self.events.append(reply)
+                elif reply.get("id") == self._next_id:
                     if "error" in reply:
                         raise RuntimeError(f"chromium refused {method}: {reply['error']}")
                     return reply["result"]
@@ -156,14 +180,25 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def zh_site(tmp_path_factory) -> Path:
+    """The Chinese executed edition of one generated lesson, built in quick mode."""
+    base = tmp_path_factory.mktemp("html-zh")
+    src = _zh_lessons(base / "notebooks")
+    code = build_html.main(["--edition", "zh", "--mode", "quick", "--src", str(src), "--out", str(base / "html")])
+    assert code == 0, "the Chinese lesson should run and render without an error"
+    return base / "html"
+
+
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     chrome = Chromium(tmp_path_factory.mktemp("chromium-profile"))
     yield chrome
     chrome.close()
 
 
-def test_the_build_writes_an_index_and_one_page_per_lesson(site):
-    assert sorted(p.name for p in site.iterdir()) == ["01_one.html", "02_two.html", "index.html"]
+def test_the_build_writes_an_index_one_page_per_lesson_and_mathjax(site):
+    assert sorted(p.name for p in site.iterdir()) == ["01_one.html", "02_two.html", "index.html", "mathjax"]
+    assert (site / "mathjax" / "MathJax.js").is_file()
 
 
 def test_index_links_every_lesson_by_title(site, browser):
@@ -209,3 +244,76 @@ def test_a_failed_lesson_is_rendered_with_its_error(site, browser):
     text = browser.evaluate("document.body.innerText")
     assert "This lesson stopped with an error" in text and "planned failure for the test" in text
     assert "This one fails on purpose." in text
+
+
+def _typeset_offline(browser: Chromium, url: str) -> dict:
+    """Open ``url`` with the network cut, wait until MathJax has typeset the page, and report what
+    it rendered and every request the page made."""
+    browser.events.clear()
+    browser.call("Network.enable", session=browser.session)
+    browser.call("Network.emulateNetworkConditions", session=browser.session, offline=True, latency=0,
+                 downloadThroughput=-1, uploadThroughput=-1)
+    try:
+        browser.open(url)
+        assert browser.evaluate("typeof MathJax") == "object", "MathJax did not load from the page's mathjax/ copy"
+        browser.evaluate("new Promise(done => MathJax.Hub.Queue(() => done(true)))")
+        found = browser.evaluate("""({
+            inline: document.querySelectorAll('span.MathJax').length,
+            display: document.querySelectorAll('div.MathJax_Display').length,
+            errors: document.querySelectorAll('.MathJax_Error, [data-mjx-error]').length,
+            text: document.body.innerText,
+            font: MathJax.OutputJax['HTML-CSS'].fontInUse,
+            fonts: Array.from(document.fonts).filter(f => f.status === 'loaded').map(f => f.family),
+            lang: document.documentElement.lang,
+        })""")
+    finally:
+        browser.call("Network.emulateNetworkConditions", session=browser.session, offline=False, latency=0,
+                     downloadThroughput=-1, uploadThroughput=-1)
+        browser.call("Network.disable", session=browser.session)
+    sent = {e["params"]["requestId"]: e["params"]["request"]["url"]
+            for e in browser.events if e["method"] == "Network.requestWillBeSent"}
+    found["requests"] = sorted(set(sent.values()))
+    # MathJax tests font loading with url(about:blank), which fails by design.
+    found["failed"] = [(sent.get(e["params"]["requestId"]), e["params"]["errorText"])
+                       for e in browser.events if e["method"] == "Network.loadingFailed"
+                       and sent.get(e["params"]["requestId"]) != "about:blank"]
+    return found
+
+
+def _assert_formulas_rendered(found: dict) -> None:
+    assert found["inline"] >= 2 and found["display"] == 1, found  # $x^2$ and the display both typeset
+    assert found["errors"] == 0, found
+    assert "$x^2$" not in found["text"] and "\\sigma" not in found["text"] and "\\frac" not in found["text"], \
+        "the TeX source is still on the page: MathJax did not typeset it"
+    assert found["font"] == "STIX-Web" and any(f.startswith("STIXMathJax") for f in found["fonts"]), \
+        f"formulas are not in MathJax's web fonts: {found['font']}, {found['fonts']}"
+    off_machine = [u for u in found["requests"] if not u.startswith(("file://", "data:", "about:"))]
+    assert off_machine == [], f"the page asked the network for {off_machine}"
+    assert any("/mathjax/MathJax.js" in u for u in found["requests"]), found["requests"]
+    assert found["failed"] == [], f"files the page needed but did not find: {found['failed']}"
+
+
+def test_formulas_render_offline_from_the_bundled_mathjax(site, browser):
+    found = _typeset_offline(browser, site.joinpath("01_one.html").as_uri())
+    _assert_formulas_rendered(found)
+    assert found["lang"] == "en"
+
+
+def test_the_chinese_edition_is_in_chinese(zh_site, browser):
+    assert sorted(p.name for p in zh_site.iterdir()) == ["01_zh.html", "index.html", "mathjax"]
+    browser.open(zh_site.joinpath("index.html").as_uri())
+    assert browser.evaluate("document.documentElement.lang") == "zh-CN"
+    assert browser.evaluate("document.title") == build_html.EDITIONS["zh"].title
+    text = browser.evaluate("document.body.innerText")
+    assert "运行模式：quick" in text and "Run in" not in text, text
+    links = browser.evaluate("Array.from(document.querySelectorAll('#lessons a')).map(a => a.innerText)")
+    assert links == [ZH_TITLE]
+
+    found = _typeset_offline(browser, zh_site.joinpath("01_zh.html").as_uri())
+    _assert_formulas_rendered(found)
+    assert found["lang"] == "zh-CN"
+    assert ZH_TEXT in found["text"]
+    # The set-up cell ran (the package speaks Chinese in the next cell) but is not on the page.
+    assert "课程包的语言： zh" in found["text"], "the Colab set-up cell did not run: CBAM_COURSE_LANG is not zh"
+    assert "CBAM_COURSE_LANG" not in found["text"]
+    assert not any("colab" in u for u in found["requests"]), "the Colab badge is an image from the network"
