@@ -204,16 +204,19 @@ def test_the_time_budget_plans_steps_and_evaluations_to_its_end(monkeypatch):
     b = budget_module.TimeBudget(100.0, 0, steps_per_epoch=10, steps_left_in_epoch=10, batch_size=10,
                                  eval_images=100, final_images=200)
     assert b.steps_left(0) == float("inf")
-    clock["t"] = 1.0
+    clock["t"] = 30.0   # a slow first step (one-time costs): it is not what the plan is made from
     b.stepped()
-    # 99 s left; m epochs' evaluations cost m s, the final test 2 s: 9 more steps end epoch 1
-    # (1 eval), then 10 per epoch: 9 + 10 + 10 + 10 + 10 + 10 + 10 + 10 + 10 = 89 steps and 9 evals
-    # = 89 + 9 + 2 = 100 s... one too many, so 88 steps with the 9th epoch partial.
+    assert b.steps_left(1) == float("inf")
+    clock["t"] = 31.0
+    b.stepped()
+    # 69 s left at 1 s a step; m epochs' evaluations cost m s, the final test 2 s: 8 more steps end
+    # epoch 1 (1 eval), then 10 per epoch: m = 6 gives 8 + 50 = 58 steps, 6 evals and 2 s = 66 s; m = 7
+    # would need 68 steps and 7 + 2 s = 77 s, so it is cut to 69 - 7 - 2 = 60 steps.
     b.evaluated(1.0, 100)
     b.eval_spent = 0.0  # the evaluation above only sets the cost per image
-    assert b.steps_left(1) == 88
-    assert b.progress(1, planned=1000) == pytest.approx(1 / 89)
-    assert b.progress(1, planned=20) == pytest.approx(1 / 20)  # the planned epochs end sooner
+    assert b.steps_left(2) == 60
+    assert b.progress(2, planned=1000) == pytest.approx(2 / 62)
+    assert b.progress(2, planned=20) == pytest.approx(2 / 20)  # the planned epochs end sooner
     clock["t"] = 97.5
     assert b.out_of_time(90) and b.steps_left(90) == 0
 

@@ -4,7 +4,10 @@ A time-budgeted run should end its learning-rate schedule and its last evaluatio
 the end of the budget: stopping early wastes time a laptop cannot spare, and stopping the schedule
 before it has annealed costs accuracy. So the budget plans, before every step, how many more
 steps fit in the time left, counting the evaluations they bring (one per epoch, on the held-out
-set) and the final test evaluation, from the costs measured so far.
+set) and the final test evaluation, from the costs measured so far. The first step is not one of
+those measures: it carries one-time costs (memory to allocate, kernels to choose), which on a busy
+machine have made it take a minute where the next took seconds, and a plan made from it alone
+stopped a run after that one step.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ class TimeBudget:
         self.eval_spent = 0.0                 # seconds spent evaluating in this fit
         self.per_image: float | None = None   # seconds per evaluated image, once measured
         self.t0 = time.perf_counter()
+        self.warm: tuple[float, float] | None = None  # (clock, eval_spent) when the first step ended
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -58,6 +62,8 @@ class TimeBudget:
 
     def stepped(self) -> None:
         self.steps_left_in_epoch = max(0, self.steps_left_in_epoch - 1)
+        if self.warm is None:
+            self.warm = (time.perf_counter(), self.eval_spent)
 
     def steps_left(self, step: int) -> float:
         """How many more training steps fit in the budget (``math.inf`` without one).
@@ -69,9 +75,10 @@ class TimeBudget:
             return math.inf
         elapsed, steps = self.elapsed(), step - self.start_step
         left = self.seconds - elapsed
-        if steps == 0:
+        if steps < 2 or self.warm is None:  # nothing measured yet but the first step's one-time costs
             return math.inf if left > 0 else 0.0
-        per_step = (elapsed - self.eval_spent) / steps
+        since, eval_before = self.warm
+        per_step = (time.perf_counter() - since - (self.eval_spent - eval_before)) / (steps - 1)
         per_image = self.per_image if self.per_image is not None else per_step / self.batch_size / 3
         epoch_eval, final = per_image * self.eval_images, per_image * self.final_images
         best, reach = 0.0, self.steps_left_in_epoch
