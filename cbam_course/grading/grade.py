@@ -55,13 +55,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbclient.exceptions import DeadKernelError
+
 from ..checks import verdict
 from ..checks.judge import Target, traceback_pointers
 from ..i18n import LANGUAGES, language, speaking, tr
 from ..runtime import PROFILE_ENV, QUICK_ENV, RUNS_ENV
 from ..train.files import atomic_write
 from . import report, sandbox
-from .run import execute, kernel_env
+from .run import KERNEL_STOPPED, execute, kernel_env
 
 STATUSES = ("pass", "fail", "not_done", "error", "timeout")
 DEFAULT_TIMEOUT = 300
@@ -266,6 +268,8 @@ def _judge(exercise: Exercise, verdicts: dict[str, tuple[str, str]], deadline: f
                         verdicts[checker] = verdict(checker, Target(target, ask))
                     except TimeoutError:
                         verdicts[checker] = ("timeout", tr("the checks ran past the time limit for the whole notebook"))
+                    except DeadKernelError:  # the notebook's last cell killed it, and the run noticed only now
+                        verdicts[checker] = ("error", tr(KERNEL_STOPPED))
                     except Exception as err:  # noqa: BLE001 - the kernel died, the probe's reply was unusable
                         verdicts[checker] = ("error", tr("the checks could not run: {error}",
                                                          error=f"{type(err).__name__}: {err}")[:400])
