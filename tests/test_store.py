@@ -334,6 +334,34 @@ def test_the_command_line_loads_a_stored_run_and_refuses_a_damaged_one(tmp_path,
     assert len(err) == 1 and err[0].startswith("error: The manifest") and "does not parse" in err[0], err
 
 
+@pytest.mark.skipif(os.name != "posix", reason="the run lock is POSIX flock; Windows runs unlocked (store.py)")
+def test_a_run_another_process_is_training_is_waited_for_then_loaded(tmp_path, monkeypatch, capsys):
+    """Two kernels asking for one run (the English and the Chinese lesson 05 side by side): the second
+    waits while the first holds the run's lock, then loads what the first stored, training nothing."""
+    import fcntl
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = ["train", "--quick", "--width", "16", "--max-steps", "2", "--no-progress"]
+    monkeypatch.setenv("CBAM_COURSE_RUNS", str(tmp_path / "first"))
+    assert main(args) == 0                                    # the run, as the first process will store it
+    (trained,) = [p for p in (tmp_path / "first" / "quick").iterdir() if p.is_dir()]
+    shared = tmp_path / "shared" / "quick"
+    shared.mkdir(parents=True)
+    with open(shared / f".{trained.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)                      # the first process, training it
+        second = subprocess.Popen([sys.executable, "-m", "cbam_course", *args], cwd=tmp_path, text=True,
+                                  env=dict(os.environ, CBAM_COURSE_RUNS=str(tmp_path / "shared")),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        waiting = second.stdout.readline()
+        assert "another process is training this run" in waiting, waiting + second.communicate()[0]
+        shutil.copytree(trained, shared / trained.name)      # ... which it stores, and lets go
+    out = second.communicate(timeout=120)[0]
+    assert second.returncode == 0, out
+    assert "loaded from the run store, not trained" in out and "training (not in the run store yet)" not in out, out
+
+
 def test_the_timing_only_store_holds_every_run_of_the_profile_each_trained_a_few_steps(prepared, tmp_path):
     """tools/timing_store.py (for timing lessons 05 and 06 with a store): the profile's identities,
     the same ones prepare trains, but each run stops after --steps steps."""

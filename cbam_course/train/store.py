@@ -15,6 +15,13 @@ package runs from a source checkout (so a lesson finds it whatever its working f
 trained into the per-user folder (``$XDG_CACHE_HOME/cbam_course/runs``, default
 ``~/.cache/cbam_course/runs``), and the lesson says so.
 
+One run is trained by one process at a time: the process that trains (or resumes) it holds a lock
+beside its folder (``.<folder>.lock``, POSIX ``flock``), and another kernel asking for the same run (a
+lesson open twice, the English and the Chinese lesson run side by side, a class sharing one store)
+waits, then loads what the first one stored. The operating system drops the lock of a process that
+dies, so an interrupted run can always be resumed. (Windows has no ``flock``: there the runs are not
+locked.)
+
 Nothing wrong is loaded quietly: a missing or damaged file, a checksum that does not match, a
 partial run in a read-only store, a run of another model version, a manifest that does not parse
 and a checkpoint that is not one each raise :class:`RunStoreError`, whose message says what is
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from contextlib import contextmanager
 import json
 import math
 import os
@@ -31,7 +39,7 @@ import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -454,6 +462,29 @@ def _finished(trainer: Any) -> bool:
     return trainer.history.test is not None
 
 
+@contextmanager
+def _claimed(lock: Path, spec: RunSpec, say: Callable[..., None]) -> Iterator[None]:
+    """Hold ``lock`` for the ``with`` block: no other process trains ``spec`` meanwhile; one that
+    holds it already is waited for (and said so)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        yield
+        return
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(tr("{attention}, seed {seed}: another process is training this run; waiting for it to finish, "
+                   "then loading it.", attention=spec.attention, seed=spec.seed))
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
               recipe: Recipe | str | None = None, width: int | None = None, epochs: int | None = None,
               time_budget: float | None = None, max_steps: int | None = None, seed: int = 0,
@@ -475,22 +506,37 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
     spec = make_spec(attention, profile=profile, recipe=recipe, width=width, epochs=epochs,
                      time_budget=time_budget, max_steps=max_steps, seed=seed, data=data)
     say = print if verbose else (lambda *a, **k: None)
-    found = store.find(spec)
-    if found is not None and found.finished:
+
+    def stored() -> StoredRun | None:
+        found = store.find(spec)
+        if found is None or not found.finished:
+            return None
         run = store.open(found, spec, device)
         say(_loaded_message(run))
         return run
-    resume_in = found.folder if found is not None else None
-    folder = resume_in or store.folder(spec, store.write_root())
-    if not _writable(folder):
+
+    run = stored()
+    if run is not None:
+        return run
+    target = store.folder(spec, store.write_root())
+    if not _writable(target):
         raise RunStoreError(tr("Run {run} is not in the store {root}, and neither it nor {fallback} can be written "
                                "to: set {env} to a writable folder.", run=spec.describe(), root=store.root,
                                fallback=store.fallback, env=RUNS_ENV))
-    if store.write_root() != store.root and resume_in is None:
-        say(tr("The run store {root} is read-only and lacks {run}: training it into your own folder {folder} instead.",
-               root=_shown(store.root), run=spec.describe(), folder=_shown(folder)))
-    return _train_into(folder, spec, store, profile, data, resume=resume_in is not None, device=device,
-                       progress=progress, live_plot=live_plot, say=say)
+    with _claimed(target.with_name(f".{target.name}.lock"), spec, say):
+        run = stored()  # another process may have stored it while this one waited
+        if run is not None:
+            return run
+        found = store.find(spec)
+        resume_in = found.folder if found is not None else None
+        if resume_in is not None and not (resume_in / CHECKPOINT_NAME).exists():
+            resume_in = None  # stopped before its first checkpoint: nothing to resume, so it starts again
+        folder = resume_in or target
+        if store.write_root() != store.root and resume_in is None:
+            say(tr("The run store {root} is read-only and lacks {run}: training it into your own folder {folder} "
+                   "instead.", root=_shown(store.root), run=spec.describe(), folder=_shown(folder)))
+        return _train_into(folder, spec, store, profile, data, resume=resume_in is not None, device=device,
+                           progress=progress, live_plot=live_plot, say=say)
 
 
 def _train_into(folder: Path, spec: RunSpec, store: RunStore, profile: Profile, data: tuple[ImageSet, ImageSet],
