@@ -346,17 +346,20 @@ def test_a_run_another_process_is_training_is_waited_for_then_loaded(tmp_path, m
     args = ["train", "--quick", "--width", "16", "--max-steps", "2", "--no-progress"]
     monkeypatch.setenv("CBAM_COURSE_RUNS", str(tmp_path / "first"))
     assert main(args) == 0                                    # the run, as the first process will store it
-    (trained,) = [p for p in (tmp_path / "first" / "quick").iterdir() if p.is_dir()]
-    shared = tmp_path / "shared" / "quick"
+    (trained,) = (tmp_path / "first" / "quick").iterdir()
+    shared = tmp_path / "shared" / "quick" / trained.name
     shared.mkdir(parents=True)
-    with open(shared / f".{trained.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)                      # the first process, training it
+    lock = os.open(shared, os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX)                          # the first process, training it
+    try:
         second = subprocess.Popen([sys.executable, "-m", "cbam_course", *args], cwd=tmp_path, text=True,
                                   env=dict(os.environ, CBAM_COURSE_RUNS=str(tmp_path / "shared")),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         waiting = second.stdout.readline()
         assert "another process is training this run" in waiting, waiting + second.communicate()[0]
-        shutil.copytree(trained, shared / trained.name)      # ... which it stores, and lets go
+        shutil.copytree(trained, shared, dirs_exist_ok=True)  # ... which it stores, and lets go
+    finally:
+        os.close(lock)
     out = second.communicate(timeout=120)[0]
     assert second.returncode == 0, out
     assert "loaded from the run store, not trained" in out and "training (not in the run store yet)" not in out, out

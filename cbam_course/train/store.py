@@ -16,7 +16,7 @@ trained into the per-user folder (``$XDG_CACHE_HOME/cbam_course/runs``, default
 ``~/.cache/cbam_course/runs``), and the lesson says so.
 
 One run is trained by one process at a time: the process that trains (or resumes) it holds a lock
-beside its folder (``.<folder>.lock``, POSIX ``flock``), and another kernel asking for the same run (a
+on its folder (POSIX ``flock``), and another kernel asking for the same run (a
 lesson open twice, the English and the Chinese lesson run side by side, a class sharing one store)
 waits, then loads what the first one stored. The operating system drops the lock of a process that
 dies, so an interrupted run can always be resumed. (Windows has no ``flock``: there the runs are not
@@ -463,26 +463,27 @@ def _finished(trainer: Any) -> bool:
 
 
 @contextmanager
-def _claimed(lock: Path, spec: RunSpec, say: Callable[..., None]) -> Iterator[None]:
-    """Hold ``lock`` for the ``with`` block: no other process trains ``spec`` meanwhile; one that
-    holds it already is waited for (and said so)."""
+def _claimed(folder: Path, spec: RunSpec, say: Callable[..., None]) -> Iterator[None]:
+    """Hold a lock on the run's ``folder`` (created, empty, if need be: an empty folder is no run)
+    for the ``with`` block: no other process trains ``spec`` meanwhile; one that holds it already
+    is waited for (and said so)."""
     try:
         import fcntl
     except ImportError:  # Windows: no flock
         yield
         return
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             say(tr("{attention}, seed {seed}: another process is training this run; waiting for it to finish, "
                    "then loading it.", attention=spec.attention, seed=spec.seed))
             fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
+    finally:
+        os.close(handle)  # and with it the lock
 
 
 def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
@@ -523,7 +524,7 @@ def fetch_run(attention: str = "cbam", *, profile: Profile | str | None = None,
         raise RunStoreError(tr("Run {run} is not in the store {root}, and neither it nor {fallback} can be written "
                                "to: set {env} to a writable folder.", run=spec.describe(), root=store.root,
                                fallback=store.fallback, env=RUNS_ENV))
-    with _claimed(target.with_name(f".{target.name}.lock"), spec, say):
+    with _claimed(target, spec, say):
         run = stored()  # another process may have stored it while this one waited
         if run is not None:
             return run
