@@ -117,12 +117,14 @@ test-fast: $(FAST_STAMP)
 # layout's ast reading, the environment files, the Day 50 equivalence and facts, the errors a
 # learner meets); the whole suite runs on the README's Python in `make test`. `lab` comes along
 # because those tests read notebooks and environment.yml with what JupyterLab brings. Every
-# version runs even when one fails; `PYTHONS=3.10` picks one.
+# version runs even when one fails; `PYTHONS=3.10` picks one. --no-compile: pip's byte-compiling of
+# every installed file (about 35 s of CPU per venv) ran beside `make test` in CI and slowed it; the
+# few tests here compile what they import.
 .venv-py%/.installed: pyproject.toml
 	@py=$$(bash tools/find_python.sh $* '$(PYTHON$(subst .,,$*))') || exit 1; \
 	 echo "Python $*: $$py"; \
 	 test -x .venv-py$*/bin/python || "$$py" -m venv .venv-py$*
-	.venv-py$*/bin/python -m pip install --quiet -e '.[lab,test]'
+	.venv-py$*/bin/python -m pip install --quiet --no-compile -e '.[lab,test]'
 	touch $@
 
 pythons: $(foreach v,$(PYTHONS),.venv-py$(v)/.installed)
