@@ -117,7 +117,8 @@ test-fast: $(FAST_STAMP)
 # layout's ast reading, the environment files, the Day 50 equivalence and facts, the errors a
 # learner meets); the whole suite runs on the README's Python in `make test`. `lab` comes along
 # because those tests read notebooks and environment.yml with what JupyterLab brings. Every
-# version runs even when one fails; `PYTHONS=3.10` picks one. --no-compile: pip's byte-compiling of
+# version runs (all at once, one per core, each printed whole when all end) even when one fails;
+# `PYTHONS=3.10` picks one. --no-compile: pip's byte-compiling of
 # every installed file (about 35 s of CPU per venv) ran beside `make test` in CI and slowed it; the
 # few tests here compile what they import.
 .venv-py%/.installed: pyproject.toml
@@ -130,11 +131,14 @@ test-fast: $(FAST_STAMP)
 pythons: $(foreach v,$(PYTHONS),.venv-py$(v)/.installed)
 
 test-pythons: pythons
-	@failed=; for v in $(PYTHONS); do \
-	    echo "== Python $$v: .venv-py$$v"; \
-	    $(UNIT_ENV) .venv-py$$v/bin/python -m pytest -q -m "not numba" tests/test_imports.py tests/test_layout.py \
-	        tests/test_environment.py tests/test_day50_equivalence.py tests/test_day50_facts.py tests/test_errors.py \
-	        || failed="$$failed $$v"; \
+	@for v in $(PYTHONS); do \
+	    $(UNIT_ENV) .venv-py$$v/bin/python -m pytest -q -p no:cacheprovider -m "not numba" tests/test_imports.py \
+	        tests/test_layout.py tests/test_environment.py tests/test_day50_equivalence.py tests/test_day50_facts.py \
+	        tests/test_errors.py > .venv-py$$v/tests.log 2>&1; echo $$? > .venv-py$$v/tests.rc & \
+	done; wait; \
+	failed=; for v in $(PYTHONS); do \
+	    echo "== Python $$v: .venv-py$$v"; cat .venv-py$$v/tests.log; \
+	    [ "$$(cat .venv-py$$v/tests.rc)" = 0 ] || failed="$$failed $$v"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test-pythons: tests failed on Python$$failed" >&2; exit 1; fi
 
