@@ -35,7 +35,7 @@ RUN_LANG := $(if $(filter zh,$(LANG)),LANG=C.UTF-8)
 help:
 	@echo "make lab        set up .venv and open JupyterLab at the first lesson"
 	@echo "make lab LANG=zh  the same in Simplified Chinese: Chinese lessons, package and JupyterLab"
-	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): 3-4 min"
+	@echo "make test       set up .venv, run the unit tests and every notebook (quick mode): about 5 min after the install"
 	@echo "make exercises  regenerate exercises/ from solutions/, and the Chinese edition (make translations)"
 	@echo "make translations  rebuild the Chinese notebooks from notebooks/zh/translations/ (and solutions/zh/...),"
 	@echo "                stamp them, regenerate exercises/zh/, compile the package's catalogs; list what is stale"
