@@ -200,6 +200,16 @@ def _repository_url(root: Path) -> str | None:
     return url[:-4] if url.endswith(".git") else url
 
 
+def _link_parts(match: re.Match, folder: str) -> tuple[str, str | None, str, str]:
+    """A Markdown link's label, its target as a path relative to the copy's root (None for an
+    address or an anchor, which stay as they are), and its ``#`` and fragment."""
+    label, target = match.group(1), match.group(2)
+    if re.match(r"[a-zA-Z][\w+.-]*:|[#/]", target):
+        return label, None, "", ""
+    path, hash_, fragment = target.partition("#")
+    return label, posixpath.normpath(posixpath.join(folder, path)), hash_, fragment
+
+
 def renamed_links(text: str, folder: str, renamed: dict[str, str], url: str | None) -> str:
     """The copy holds some files under another name (``renamed``: the Chinese copy's ``README.md`` is
     the repository's ``README.zh-CN.md``). A link or backticked path to such a file points to its name
@@ -210,11 +220,9 @@ def renamed_links(text: str, folder: str, renamed: dict[str, str], url: str | No
     taken = {new: old for old, new in renamed.items()}
 
     def link(match: re.Match) -> str:
-        label, target = match.group(1), match.group(2)
-        if re.match(r"[a-zA-Z][\w+.-]*:|[#/]", target):
+        label, path, hash_, fragment = _link_parts(match, folder)
+        if path is None:
             return match.group(0)
-        path, hash_, fragment = target.partition("#")
-        path = posixpath.normpath(posixpath.join(folder, path))
         if path in renamed:
             new = posixpath.relpath(renamed[path], folder or ".")
             return f"[{label.replace(path, renamed[path])}]({new}{hash_}{fragment})"
@@ -246,15 +254,13 @@ def online_links(text: str, folder: str, root: Path, missing: set[str], url: str
         return posixpath.basename(path.rstrip("/")) or path
 
     def link(match: re.Match) -> str:
-        label, target = match.group(1), match.group(2)
-        if re.match(r"[a-zA-Z][\w+.-]*:|[#/]", target):
+        label, path, hash_, fragment = _link_parts(match, folder)
+        if path is None:
             return match.group(0)
-        path, hash_, fragment = target.partition("#")
-        path = posixpath.normpath(posixpath.join(folder, path))
         where = address(path)
         if where is None:
             return match.group(0)
-        for said in sorted({target.partition("#")[0], path}, key=len, reverse=True):
+        for said in sorted({match.group(2).partition("#")[0], path}, key=len, reverse=True):
             label = label.replace(said, name(path))  # "[docs/x.md](...)" -> "[x.md](...)"
         return f"[{label}]({where}{hash_}{fragment})"
 
