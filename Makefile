@@ -7,8 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 # Both cores: pytest-xdist runs the tests in two processes of one torch thread each (a test file,
-# and so each notebook, stays whole on one of them).
-PARALLEL := -n 2 --dist loadfile
+# and so each notebook, stays whole on one of them), in the order conftest.py sets: the longest
+# files first, the Chinese notebooks after the English ones.
+PARALLEL := -n 2 --dist loadfile --no-loadscope-reorder
 ONE_THREAD := OMP_NUM_THREADS=1
 
 # The oldest and newest Python the README admits, for `make test-pythons`. Each one can be named:
@@ -78,7 +79,10 @@ unit: setup
 notebooks: setup
 	CBAM_COURSE_QUICK=1 MPLBACKEND=Agg $(ONE_THREAD) $(BIN)/python -m pytest -q $(PARALLEL) $(NBVAL) notebooks exercises solutions
 
-test: unit notebooks
+# One session for both, so that the two workers share out all the files: run one after the other,
+# one worker idled at the end of the unit tests while the other finished its last long file.
+test: setup
+	$(UNIT_ENV) $(ONE_THREAD) $(BIN)/python -m pytest -q $(PARALLEL) $(NBVAL) -m "not numba" tests notebooks exercises solutions
 
 exercises: setup
 	$(BIN)/python tools/exercises.py solutions exercises
@@ -132,7 +136,7 @@ pythons: $(foreach v,$(PYTHONS),.venv-py$(v)/.installed)
 
 test-pythons: pythons
 	@for v in $(PYTHONS); do \
-	    $(UNIT_ENV) .venv-py$$v/bin/python -m pytest -q -p no:cacheprovider -m "not numba" tests/test_imports.py \
+	    $(UNIT_ENV) $(ONE_THREAD) .venv-py$$v/bin/python -m pytest -q -p no:cacheprovider -m "not numba" tests/test_imports.py \
 	        tests/test_layout.py tests/test_environment.py tests/test_day50_equivalence.py tests/test_day50_facts.py \
 	        tests/test_errors.py > .venv-py$$v/tests.log 2>&1; echo $$? > .venv-py$$v/tests.rc & \
 	done; wait; \
