@@ -37,6 +37,21 @@ def channel_attention_reference(x, w1, w2):
     return x * gate(mlp(avg_pool(x), w1, w2) + mlp(max_pool(x), w1, w2))
 
 
+def avg_branch_only(x, w1, w2):
+    """Channel attention without the max branch, x * sigmoid(MLP(avgpool(x))): the ablation's 'avg'."""
+    return x * gate(mlp(avg_pool(x), w1, w2))
+
+
+def max_branch_only(x, w1, w2):
+    """Channel attention without the average branch, x * sigmoid(MLP(maxpool(x)))."""
+    return x * gate(mlp(max_pool(x), w1, w2))
+
+
+def avg_branch_twice(x, w1, w2):
+    """The average descriptor used in place of the max one, x * sigmoid(2 MLP(avgpool(x)))."""
+    return x * gate(2 * mlp(avg_pool(x), w1, w2))
+
+
 def spatial_pool(x, first=None, second=None):
     first = x.mean(dim=1, keepdim=True) if first is None else first
     second = x.amax(dim=1, keepdim=True) if second is None else second
@@ -55,6 +70,16 @@ def spatial_attention_reference(x, wc):
 def cbam_reference(x, w1, w2, wc):
     """Day 50 lesson: channel attention, then spatial attention on its output."""
     return spatial_attention_reference(channel_attention_reference(x, w1, w2), wc)
+
+
+def channel_stage_only(x, w1, w2, wc):
+    """A two-stage module that applies channel attention alone (the spatial weights unused)."""
+    return channel_attention_reference(x, w1, w2)
+
+
+def spatial_stage_only(x, w1, w2, wc):
+    """A two-stage module that applies spatial attention alone (the channel weights unused)."""
+    return spatial_attention_reference(x, wc)
 
 
 def channel_logits(x, w1, w2):
@@ -89,16 +114,16 @@ CHANNEL_MISTAKES = [
      lambda x, w1, w2: gate(mlp(avg_pool(x), w1, w2) + mlp(max_pool(x), w1, w2)).expand_as(x)),
     (N_("The output does not change when the max-pooled descriptor changes: did you use the average "
         "descriptor twice? The second branch must pool with max (e.g. x.amax(dim=(2, 3)))."),
-     lambda x, w1, w2: x * gate(2 * mlp(avg_pool(x), w1, w2))),
+     avg_branch_twice),
     (N_("The output does not change when the average-pooled descriptor changes: did you use the max "
         "descriptor twice? The first branch must pool with the mean (e.g. x.mean(dim=(2, 3)))."),
      lambda x, w1, w2: x * gate(2 * mlp(max_pool(x), w1, w2))),
     (N_("Only the average-pooled descriptor is used (that is SE, not CBAM): add the max-pooled branch "
         "and sum the two MLP outputs before the sigmoid."),
-     lambda x, w1, w2: x * gate(mlp(avg_pool(x), w1, w2))),
+     avg_branch_only),
     (N_("Only the max-pooled descriptor is used: add the average-pooled branch and sum the two MLP "
         "outputs before the sigmoid."),
-     lambda x, w1, w2: x * gate(mlp(max_pool(x), w1, w2))),
+     max_branch_only),
     (N_("You applied a sigmoid to each branch and then added them, so the attention reaches up to 2: add the "
         "two MLP outputs first, then apply one sigmoid: sigmoid(mlp(avg) + mlp(max))."),
      lambda x, w1, w2: x * (gate(mlp(avg_pool(x), w1, w2)) + gate(mlp(max_pool(x), w1, w2)))),
@@ -163,9 +188,9 @@ CBAM_MISTAKES = [
         "attention on its output."),
      parallel_cbam_reference),
     (N_("Only channel attention is applied: pass its output through spatial attention too."),
-     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
+     channel_stage_only),
     (N_("Only spatial attention is applied: apply channel attention first."),
-     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+     spatial_stage_only),
     (N_("You added a residual (x + CBAM(x)); the module returns the refined features only."),
      lambda x, w1, w2, wc: x + cbam_reference(x, w1, w2, wc)),
 ]
@@ -182,7 +207,7 @@ SPATIAL_FIRST_MISTAKES = [
         "channel attention on its output."),
      parallel_cbam_reference),
     (N_("Only spatial attention is applied: pass its output through channel attention too."),
-     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+     spatial_stage_only),
     (N_("You added a residual (x + block(x)); the module returns the refined features only."),
      lambda x, w1, w2, wc: x + channel_attention_reference(spatial_attention_reference(x, wc), w1, w2)),
 ]
@@ -260,9 +285,9 @@ PARALLEL_MISTAKES = [
         "channel_logits + spatial_logits."),
      lambda x, w1, w2, wc: x * (channel_logits(x, w1, w2) + spatial_logits(x, wc))),
     (N_("Only the channel branch is used: add the spatial branch's logits before the sigmoid."),
-     lambda x, w1, w2, wc: channel_attention_reference(x, w1, w2)),
+     channel_stage_only),
     (N_("Only the spatial branch is used: add the channel branch's logits before the sigmoid."),
-     lambda x, w1, w2, wc: spatial_attention_reference(x, wc)),
+     spatial_stage_only),
     (N_("You added a residual (x + x * attention); the module returns x * attention only."),
      lambda x, w1, w2, wc: x + parallel_cbam_reference(x, w1, w2, wc)),
 ]
@@ -334,10 +359,10 @@ AVG_ONLY_MISTAKES = [
      lambda x, w1, w2: channel_attention_reference(x, w1, w2)),
     (N_("With pooling='avg' you ran the average through the MLP twice (mlp(avg) + mlp(avg)): the ablation "
         "removes the max branch, it does not replace it with a second average."),
-     lambda x, w1, w2: x * gate(2 * mlp(avg_pool(x), w1, w2))),
+     avg_branch_twice),
     (N_("With pooling='avg' only the max-pooled descriptor is used: 'avg' keeps the average branch and "
         "drops the max branch, not the other way round."),
-     lambda x, w1, w2: x * gate(mlp(max_pool(x), w1, w2))),
+     max_branch_only),
     (N_("With pooling='avg' your module returns the attention map, not the re-weighted features: end "
         "forward with `return x * attention`."),
      lambda x, w1, w2: gate(mlp(avg_pool(x), w1, w2)).expand_as(x)),
@@ -351,7 +376,7 @@ BOTH_MISTAKES = [
     (N_("With pooling='avg+max' only the average is used: is the test of `pooling` inverted, or does it "
         "compare with another string? 'avg+max' is the paper's channel attention, "
         "sigmoid(mlp(avg) + mlp(max))."),
-     lambda x, w1, w2: x * gate(mlp(avg_pool(x), w1, w2))),
+     avg_branch_only),
     (N_("With pooling='avg+max' you summed the descriptors before the MLP, mlp(avg + max): twice the "
         "logits of timm's LightChannelAttn (one MLP pass on 0.5 * avg + 0.5 * max), a cheaper variant, "
         "not the paper's sigmoid(mlp(avg) + mlp(max))."),

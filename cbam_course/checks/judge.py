@@ -18,7 +18,7 @@ import functools
 import json
 import math
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -465,6 +465,16 @@ def _ratio_kwargs(r: int | None) -> dict:
 CHANNEL_CASES = [(64, 16, 8, 8), (32, 4, 5, 7), (48, 8, 3, 3), (64, None, 6, 6)]
 KERNEL_CASES = [(7, 9, 9), (3, 6, 5), (5, 4, 7), (None, 8, 8)]
 CBAM_CASES = [(64, 16, 7, 8, 8), (32, 4, 3, 5, 7), (48, 8, 5, 6, 6), (64, None, None, 9, 9)]
+
+
+def _channel_modules(target: Target) -> Iterator[tuple]:
+    """For each of CHANNEL_CASES: the learner's module ``cls(C, ratio=r)`` (no ratio argument for the
+    default case), C, the ratio in effect, H, W and known MLP weights to transplant into it."""
+    __tracebackhide__ = True
+    for c, r, h, w in CHANNEL_CASES:
+        module = target.build(c, **_ratio_kwargs(r))
+        ratio = r or 16
+        yield module, c, ratio, h, w, mlp_weights(c, ratio)
 # (in_channels, out_channels, stride, ratio, size): identity and projection shortcuts
 BLOCK_CASES = [(32, 32, 1, 16, 8), (16, 32, 2, 4, 9), (24, 48, 1, 8, 6), (32, 32, 1, None, 7)]
 
@@ -477,10 +487,7 @@ def channel_attention(target: Target) -> str:
     """``cls(in_channels, ratio=16)``: forward(x) = x * sigmoid(MLP(avg) + MLP(max))."""
     __tracebackhide__ = True
     name = target.name
-    for c, r, h, w in CHANNEL_CASES:
-        module = target.build(c, **_ratio_kwargs(r))
-        ratio = r or 16
-        weights = mlp_weights(c, ratio)
+    for module, c, ratio, h, w, weights in _channel_modules(target):
         describe = {"fc1": N_("the MLP's first layer"), "fc2": N_("the MLP's second layer")}
         zeros = {c // ratio: torch.zeros(c // ratio), c: torch.zeros(c)}
         x = torch.randn(3, c, h, w)
@@ -666,10 +673,7 @@ def se_block(target: Target) -> str:
     """``cls(in_channels, ratio=16)``: SE after Hu et al., with or without biases."""
     __tracebackhide__ = True
     name = target.name
-    for c, r, h, w in CHANNEL_CASES:
-        module = target.build(c, **_ratio_kwargs(r))
-        ratio = r or 16
-        weights = mlp_weights(c, ratio)
+    for module, c, ratio, h, w, weights in _channel_modules(target):
         b1, b2 = torch.randn(c // ratio) * 0.5, torch.randn(c) * 0.5
         has_bias = [math.prod(s) for _, s, _ in module.parameters()[0] if len(s) == 1]
         describe = {"fc1": N_("the first fully connected layer (squeeze C -> C/r)"),
@@ -697,12 +701,12 @@ def pooling_channel_attention(target: Target) -> str:
     name = target.name
     describe = {"fc1": N_("the MLP's first layer"), "fc2": N_("the MLP's second layer")}
     modes = [("avg+max", f.channel_attention_reference, f.BOTH_MISTAKES, N_("channel attention (avg+max)")),
-             ("avg", lambda x, w1, w2: x * f.gate(f.mlp(f.avg_pool(x), w1, w2)), f.AVG_ONLY_MISTAKES,
+             ("avg", f.avg_branch_only, f.AVG_ONLY_MISTAKES,
               N_("channel attention without the max branch, x * sigmoid(MLP(avg))")),
              (None, f.channel_attention_reference, [
                  (N_("Without a pooling argument your module uses the average only: make the default "
                      "pooling='avg+max', the paper's channel attention."),
-                  lambda x, w1, w2: x * f.gate(f.mlp(f.avg_pool(x), w1, w2)))] + f.BOTH_MISTAKES,
+                  f.avg_branch_only)] + f.BOTH_MISTAKES,
               N_("channel attention with the default pooling, which must be 'avg+max'"))]
     for pooling, reference, mistakes, formula in modes:
         for c, r, h, w in CHANNEL_CASES[:3]:
@@ -791,6 +795,16 @@ def se_parameters(target: Target) -> str:
     return tr("2 * C * (C // r) weights plus C // r + C biases, for {n} sizes.", n=len(cases))
 
 
+def _descriptor_calls(target: Target) -> Iterator[tuple]:
+    """The learner's descriptor function called on two inputs: (shape, x, the call as a learner would
+    write it, what it returned)."""
+    __tracebackhide__ = True
+    for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
+        x = torch.randn(*shape) + 0.3
+        call = tr("{name}(x with shape {shape})", name=target.name, shape=shape)
+        yield shape, x, call, target.call(call, x)
+
+
 def _pair(result: Any, call: str, name: str) -> tuple:
     __tracebackhide__ = True
     if not isinstance(result, (tuple, list)) or len(result) != 2:
@@ -802,10 +816,8 @@ def channel_descriptors(target: Target) -> str:
     """``fn(x) -> (avg, max)``: the per-channel global average and maximum, each (B, C)."""
     __tracebackhide__ = True
     name = target.name
-    for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
-        x = torch.randn(*shape) + 0.3
-        call = tr("{name}(x with shape {shape})", name=name, shape=shape)
-        avg, mx = _pair(target.call(call, x), call, name)
+    for shape, x, call, result in _descriptor_calls(target):
+        avg, mx = _pair(result, call, name)
         b, c = shape[:2]
         want_avg, want_max = f.avg_pool(x), f.max_pool(x)
         for label, got in ((tr("first (average)"), avg), (tr("second (max)"), mx)):
@@ -842,10 +854,7 @@ def spatial_descriptors(target: Target) -> str:
     """``fn(x) -> (B, 2, H, W)``: channel 0 the mean over channels, channel 1 the max."""
     __tracebackhide__ = True
     name = target.name
-    for shape in [(2, 6, 5, 4), (3, 16, 7, 7)]:
-        x = torch.randn(*shape) + 0.3
-        call = tr("{name}(x with shape {shape})", name=name, shape=shape)
-        got = target.call(call, x)
+    for shape, x, call, got in _descriptor_calls(target):
         b, _, h, w = shape
         if isinstance(got, (tuple, list)):
             raise fail(name, tr("{call} returned a {type}; concatenate the two maps into one tensor: "
