@@ -356,7 +356,7 @@ BLOCK_MISTAKES = [
 AVG_ONLY_MISTAKES = [
     (N_("With pooling='avg' the max branch is still there: the switch is ignored. In 'avg' mode compute "
         "sigmoid(mlp(avg)) only; 'avg+max' adds mlp(max) before the sigmoid."),
-     lambda x, w1, w2: channel_attention_reference(x, w1, w2)),
+     channel_attention_reference),
     (N_("With pooling='avg' you ran the average through the MLP twice (mlp(avg) + mlp(avg)): the ablation "
         "removes the max branch, it does not replace it with a second average."),
      avg_branch_twice),

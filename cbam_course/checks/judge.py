@@ -466,6 +466,9 @@ CHANNEL_CASES = [(64, 16, 8, 8), (32, 4, 5, 7), (48, 8, 3, 3), (64, None, 6, 6)]
 KERNEL_CASES = [(7, 9, 9), (3, 6, 5), (5, 4, 7), (None, 8, 8)]
 CBAM_CASES = [(64, 16, 7, 8, 8), (32, 4, 3, 5, 7), (48, 8, 5, 6, 6), (64, None, None, 9, 9)]
 
+# (in_channels, out_channels, stride, ratio, size): identity and projection shortcuts
+BLOCK_CASES = [(32, 32, 1, 16, 8), (16, 32, 2, 4, 9), (24, 48, 1, 8, 6), (32, 32, 1, None, 7)]
+
 
 def _channel_modules(target: Target) -> Iterator[tuple]:
     """For each of CHANNEL_CASES: the learner's module ``cls(C, ratio=r)`` (no ratio argument for the
@@ -475,8 +478,6 @@ def _channel_modules(target: Target) -> Iterator[tuple]:
         module = target.build(c, **_ratio_kwargs(r))
         ratio = r or 16
         yield module, c, ratio, h, w, mlp_weights(c, ratio)
-# (in_channels, out_channels, stride, ratio, size): identity and projection shortcuts
-BLOCK_CASES = [(32, 32, 1, 16, 8), (16, 32, 2, 4, 9), (24, 48, 1, 8, 6), (32, 32, 1, None, 7)]
 
 
 # --------------------------------------------------------------------------------------------
